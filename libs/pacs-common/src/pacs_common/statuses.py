@@ -1,0 +1,35 @@
+"""DIMSE status codes used by the services, taken from pynetdicom's status tables.
+
+The STOW-RS FailureReason (PS3.18 §10.5.3, table 10.5.3-2) and the bridge's DIMSE answers use
+the codes of the C-STORE service (PS3.4 B.2.3) and the general statuses (PS3.7 C). Codes are
+looked up by their description in pynetdicom's tables, so no status number is typed here.
+"""
+
+from __future__ import annotations
+
+from pynetdicom.status import GENERAL_STATUS, STORAGE_SERVICE_CLASS_STATUS, Status, StatusDictType
+
+
+def _code(table: StatusDictType, description: str) -> int:
+    """The lowest code of *table* with *description* (the base of a range like A7xx)."""
+    codes = [code for code, (_, text) in table.items() if text == description]
+    if not codes:
+        raise LookupError(f"pynetdicom has no status {description!r}")
+    return min(codes)
+
+
+SUCCESS = int(Status.SUCCESS)
+#: 0xA7xx (PS3.4 B.2.3): the SCP cannot store the instance now; the sender keeps it and retries.
+OUT_OF_RESOURCES = _code(STORAGE_SERVICE_CLASS_STATUS, "Refused: Out of Resources")
+#: 0xA9xx (PS3.4 B.2.3): the data set is not a valid instance of its SOP class.
+DATA_SET_DOES_NOT_MATCH_SOP_CLASS = _code(
+    STORAGE_SERVICE_CLASS_STATUS, "Data Set Does Not Match SOP Class"
+)
+#: 0xCxxx (PS3.4 B.2.3): the SCP cannot parse the data set.
+CANNOT_UNDERSTAND = _code(STORAGE_SERVICE_CLASS_STATUS, "Cannot Understand")
+#: 0x0110 (PS3.7 C.4.2): processing failure.
+PROCESSING_FAILURE = _code(GENERAL_STATUS, "Processing Failure")
+#: 0x0111 (PS3.7 C.4.3): the SOP Instance UID is already held with other content.
+DUPLICATE_SOP_INSTANCE = _code(GENERAL_STATUS, "Duplication SOP Instance")
+#: 0x0122 (PS3.7 C.4.8): the SOP class is not supported.
+SOP_CLASS_NOT_SUPPORTED = _code(GENERAL_STATUS, "Refused: SOP Class Not Supported")

@@ -1,0 +1,42 @@
+"""Dependencies stated in route signatures: settings, the index and the object store.
+
+Routes take these aliases and hold no SQL and no storage calls of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pacs_api.index.repository import Index
+from pacs_api.settings import Settings
+from pacs_api.storage.base import ObjectStore
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_index(request: Request) -> Index:
+    index: Index = request.app.state.index
+    return index
+
+
+def get_store(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.store
+    return store
+
+
+def get_base_url(request: Request) -> str:
+    """The DICOMweb service root as clients reach it (``public_url`` or the request's own)."""
+    settings = get_settings(request)
+    root = settings.public_url or str(request.base_url).rstrip("/")
+    return f"{root}/dicom-web"
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+IndexDep = Annotated[Index, Depends(get_index)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+BaseUrlDep = Annotated[str, Depends(get_base_url)]

@@ -1,0 +1,1 @@
+"""The SQL index: SQLModel tables, the engine and migrations, ingest writes and QIDO queries."""

@@ -1,0 +1,50 @@
+"""The API's entry point: :func:`create_app` builds the FastAPI application.
+
+Routes are listed in one place, :mod:`pacs_api.routes`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pacs_api.errors import install_error_handlers
+from pacs_api.index.db import make_engine, migrate
+from pacs_api.index.repository import Index
+from pacs_api.routes import include_routes
+from pacs_api.settings import Settings
+from pacs_api.storage import open_store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application: validate settings, migrate the index, open the store."""
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    store = open_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="pacs-cloud DICOMweb API",
+        version="0.1.0",
+        summary="STOW-RS, QIDO-RS, WADO-RS and DELETE (DICOM PS3.18) over object storage.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.index = Index(engine)
+    app.state.store = store
+    install_error_handlers(app)
+    include_routes(app)
+    return app

@@ -1,0 +1,61 @@
+"""API settings: one validated object, built by the app factory, never at import."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OverwritePolicy(StrEnum):
+    """What STOW-RS does with a SOP Instance UID it already holds under different bytes."""
+
+    REJECT = "reject"
+    OVERWRITE = "overwrite"
+
+
+class Settings(BaseSettings):
+    """Configuration of the DICOMweb API, from ``PACS_API_*`` environment variables.
+
+    The defaults are the embedded setup: a SQLite index and a filesystem object store under
+    ``./var/``. PostgreSQL and S3 are one URL each.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PACS_API_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients reach the server at, used for RetrieveURL and BulkDataURI "
+        "(default: taken from each request).",
+    )
+    database_url: str = "sqlite:///./var/index.sqlite3"
+    store_url: str = Field(
+        "file://./var/objects",
+        description="file://PATH for the filesystem store, or s3://[host:port]/bucket (with "
+        "s3_access_key/s3_secret_key; s3+https:// for TLS).",
+    )
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str | None = None
+    max_body_bytes: int = Field(
+        4 * 1024**3, ge=1, description="Largest STOW-RS request body accepted (413 above)."
+    )
+    spool_memory_bytes: int = Field(
+        8 * 1024**2, ge=0, description="Per-part memory before a STOW part spills to disk."
+    )
+    spool_dir: Path | None = Field(None, description="Where STOW parts spill (default: system tmp).")
+    overwrite_policy: OverwritePolicy = OverwritePolicy.REJECT
+    qido_default_limit: int = Field(1000, ge=1)
+    qido_max_limit: int = Field(10000, ge=1)
+    bulk_data_threshold: int = Field(
+        1024, ge=0, description="Binary values longer than this become BulkDataURI in metadata."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
