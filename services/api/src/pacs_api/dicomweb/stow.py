@@ -1,0 +1,173 @@
+"""STOW-RS: Store Instances (PS3.18 §10.5).
+
+``POST /studies`` and ``POST /studies/{study}`` take ``multipart/related;
+type="application/dicom"`` bodies (PS3.18 §10.5.1.2, §8.6.1.2). The body is read as a stream
+(memory bounded by the part spool, not the body size); each instance is checked, stored byte
+for byte and indexed by :class:`pacs_api.ingest.pipeline.Ingest`.
+
+The answer is the Store Instances Response Module (PS3.18 §10.5.3, table 10.5.3-2) in
+``application/dicom+json``, with the HTTP status of table 10.5.3-1: 200 when every instance
+was stored, 202 when some failed, 409 when none was stored; 400/413/415 for a request that
+cannot be read at all (then nothing is stored).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pacs_common import statuses
+from pacs_common.dicomjson import element
+from pacs_common.uids import InvalidUIDError, validate_uid
+from starlette.concurrency import run_in_threadpool
+
+from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep
+from pacs_api.dicomweb.multipart import (
+    MediaType,
+    MultipartReader,
+    Part,
+    boundary_of,
+    read_parts,
+)
+from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from pacs_api.ingest.pipeline import Ingest, InstanceResult
+
+router = APIRouter(tags=["STOW-RS"])
+
+DICOM = "application/dicom"
+DICOM_JSON = "application/dicom+json"
+#: Shown to clients as the response schema in the OpenAPI document.
+STOW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Every instance was stored (PS3.18 table 10.5.3-1)."},
+    202: {"description": "Some instances were stored, others failed (FailedSOPSequence)."},
+    400: {"description": "The request body cannot be read (broken multipart); nothing stored."},
+    409: {"description": "No instance was stored (FailedSOPSequence says why)."},
+    413: {"description": "The body is larger than the configured limit; nothing stored."},
+    415: {"description": "Not multipart/related; type=\"application/dicom\"."},
+    503: {"description": "The object store or index is unavailable; nothing stored."},
+}
+
+
+@router.post("/studies", responses=STOW_RESPONSES, summary="Store instances (PS3.18 §10.5)")
+async def store_instances(
+    request: Request, index: IndexDep, store: StoreDep, settings: SettingsDep, base: BaseUrlDep
+) -> JSONResponse:
+    return await _stow(request, index, store, settings, base, None)
+
+
+@router.post(
+    "/studies/{study}", responses=STOW_RESPONSES, summary="Store instances of one study"
+)
+async def store_study_instances(
+    study: str,
+    request: Request,
+    index: IndexDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    base: BaseUrlDep,
+) -> JSONResponse:
+    try:
+        validate_uid(study, what="Study Instance UID in the URL")
+    except InvalidUIDError as exc:
+        raise BadRequest(str(exc)) from None
+    return await _stow(request, index, store, settings, base, study)
+
+
+def _check_request(request: Request, max_body: int) -> str:
+    """The multipart boundary, after the checks of PS3.18 §10.5.1.2 (else 415/413/400)."""
+    content_type = MediaType.parse(request.headers.get("content-type", ""))
+    if content_type.value != "multipart/related":
+        raise UnsupportedMediaType(
+            f"STOW-RS takes multipart/related; type=\"{DICOM}\", not "
+            f"{content_type.value or 'a body without Content-Type'} (PS3.18 §10.5.1.2)"
+        )
+    part_type = content_type.params.get("type", DICOM).lower()
+    if part_type != DICOM:
+        raise UnsupportedMediaType(
+            f"multipart/related of type {part_type!r} is not supported; only {DICOM!r} "
+            "(PS3.18 §10.5.1.2: the JSON + bulk data form is optional)"
+        )
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_body:
+        raise PayloadTooLarge(f"the request body of {length} bytes exceeds the limit of {max_body}")
+    return boundary_of(content_type)
+
+
+async def _stow(
+    request: Request,
+    index: IndexDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    base: str,
+    study: str | None,
+) -> JSONResponse:
+    boundary = _check_request(request, settings.max_body_bytes)
+    reader = MultipartReader(
+        boundary, spool_bytes=settings.spool_memory_bytes, spool_dir=settings.spool_dir
+    )
+    ingest = Ingest(index, store, settings, study)
+    try:
+        async for part in read_parts(
+            request.stream(), reader, max_body_bytes=settings.max_body_bytes
+        ):
+            try:
+                await run_in_threadpool(_add_part, ingest, part)
+            finally:
+                part.close()
+        results = await run_in_threadpool(ingest.finish)
+    except BaseException:
+        await run_in_threadpool(ingest.abort)
+        raise
+    finally:
+        reader.close()
+    if not results:
+        raise BadRequest("the multipart/related body holds no parts")
+    return _response(results, base, study)
+
+
+def _add_part(ingest: Ingest, part: Part) -> None:
+    part_type = part.content_type.value or DICOM
+    if part_type != DICOM:
+        ingest.fail(
+            statuses.CANNOT_UNDERSTAND,
+            f"a part of media type {part_type!r} in a multipart/related; type={DICOM!r} body",
+        )
+        return
+    ingest.add(part.file, part.size, part.sha256)
+
+
+def _response(results: list[InstanceResult], base: str, study: str | None) -> JSONResponse:
+    """The Store Instances Response Module (PS3.18 table 10.5.3-2) and its status."""
+    stored = [r for r in results if r.failure is None]
+    failed = [r for r in results if r.failure is not None]
+    body: dict[str, Any] = {}
+    studies = {r.study_uid for r in stored} | ({study} if study else set())
+    if len(studies) == 1:
+        body |= element("RetrieveURL", f"{base}/studies/{studies.pop()}")
+    if stored:
+        body |= element("ReferencedSOPSequence", *[
+            element("ReferencedSOPClassUID", r.sop_class_uid)
+            | element("ReferencedSOPInstanceUID", r.sop_instance_uid)
+            | element(
+                "RetrieveURL",
+                f"{base}/studies/{r.study_uid}/series/{r.series_uid}/instances/{r.sop_instance_uid}",
+            )
+            for r in stored
+        ])
+    if failed:
+        body |= element("FailedSOPSequence", *[
+            element("ReferencedSOPClassUID", r.sop_class_uid or None)
+            | element("ReferencedSOPInstanceUID", r.sop_instance_uid or None)
+            | element("FailureReason", r.failure)
+            | element("ErrorComment", r.reason)
+            for r in failed
+        ])
+    status = 200 if not failed else 202 if stored else 409
+    headers = {}
+    if failed:
+        # PS3.18 §8.3.5.1: a Warning header carries the reasons in a human-readable form.
+        reasons = "; ".join(f"{r.sop_instance_uid or 'part'}: {r.reason}" for r in failed[:10])
+        text = reasons.replace('"', "'")[:2000].encode("latin-1", "replace").decode("latin-1")
+        headers["Warning"] = f'299 pacs-cloud "{text}"'
+    return JSONResponse(body, status_code=status, media_type=DICOM_JSON, headers=headers)

@@ -1,0 +1,223 @@
+"""The index as the routes see it: one object with one method per question.
+
+Routes never write SQL; they call :class:`Index`. Each method opens and closes its own session,
+so an :class:`Index` is safe to share between threads and requests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete, exists, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from pacs_api.index.db import WRITE_OPTION
+from pacs_api.index.ingest import InstanceRecord, RegisterResult, register
+from pacs_api.index.models import Instance, Patient, Series, Study
+from pacs_api.index.search import QidoQuery, QidoResult, run_search
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstance:
+    """Where an indexed instance's bytes are, and what they are."""
+
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    object_key: str
+    size: int
+    sha256: str
+    bulk: dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A study, a series of it, or an instance of that series (validated UIDs)."""
+
+    study_uid: str
+    series_uid: str | None = None
+    sop_instance_uid: str | None = None
+
+
+class Index:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            if write:
+                session.connection(execution_options={WRITE_OPTION: True})
+            yield session
+
+    def ping(self) -> None:
+        """Raise when the database cannot be reached (readiness)."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    # -- ingest ---------------------------------------------------------------------------
+    def find(self, sop_instance_uid: str) -> StoredInstance | None:
+        with self.session() as session:
+            rows = self._stored(session, select_scope=None, sop=sop_instance_uid)
+            return rows[0] if rows else None
+
+    def register(self, records: Sequence[InstanceRecord], *, overwrite: bool) -> list[RegisterResult]:
+        """Index stored objects in one transaction; on a race with another writer, one by one.
+
+        Every result is committed when this returns.
+        """
+        try:
+            with self.session(write=True) as session:
+                results = [register(session, r, overwrite=overwrite) for r in records]
+                session.commit()
+                return results
+        except IntegrityError:
+            if len(records) > 1:
+                return [self.register([r], overwrite=overwrite)[0] for r in records]
+        # A single record lost a race (another request indexed the same UID first): once more,
+        # now seeing the winner's row.
+        with self.session(write=True) as session:
+            result = register(session, records[0], overwrite=overwrite)
+            session.commit()
+            return [result]
+
+    def unregister(self, sop_instance_uid: str, sha256: str) -> bool:
+        """Remove an instance row if it still holds these bytes (undo of a failed request)."""
+        with self.session(write=True) as session:
+            row = session.execute(
+                select(Instance.pk, Instance.series_fk).where(
+                    Instance.sop_instance_uid == sop_instance_uid, Instance.sha256 == sha256
+                )
+            ).first()
+            if row is None:
+                return False
+            session.execute(delete(Instance).where(Instance.pk == row[0]))
+            _prune(session, {row[1]})
+            session.commit()
+            return True
+
+    # -- retrieval ------------------------------------------------------------------------
+    def instances(self, scope: Scope) -> list[StoredInstance]:
+        """Instances in a study, series or single instance, in series and instance order."""
+        with self.session() as session:
+            return self._stored(session, select_scope=scope)
+
+    def metadata(self, scope: Scope) -> list[str]:
+        """Each instance's precomputed DICOM JSON text (PS3.18 §10.4.1.1.2), in order."""
+        with self.session() as session:
+            statement = (
+                select(Instance.metadata_json)
+                .join(Series, Instance.series_fk == Series.pk)
+                .join(Study, Series.study_fk == Study.pk)
+            )
+            statement = _where_scope(statement, scope).order_by(
+                Series.series_number, Series.pk, Instance.instance_number, Instance.pk
+            )
+            return list(session.execute(statement).scalars())
+
+    # -- deletion -------------------------------------------------------------------------
+    def delete(self, scope: Scope) -> list[str]:
+        """Remove the scope's instance rows (and emptied series, studies, patients) and return
+        the object keys that no row references any more, for the caller to delete."""
+        with self.session(write=True) as session:
+            keyed = _where_scope(
+                select(Instance.pk, Instance.object_key, Instance.series_fk)
+                .join(Series, Instance.series_fk == Series.pk)
+                .join(Study, Series.study_fk == Study.pk),
+                scope,
+            )
+            rows = session.execute(keyed).all()
+            if rows:
+                session.execute(delete(Instance).where(Instance.pk.in_([r[0] for r in rows])))  # type: ignore[union-attr]
+            _prune(session, {r[2] for r in rows})
+            session.commit()
+            return [r[1] for r in rows]
+
+    def exists(self, scope: Scope) -> bool:
+        with self.session() as session:
+            statement = _where_scope(
+                select(Instance.pk)
+                .join(Series, Instance.series_fk == Series.pk)
+                .join(Study, Series.study_fk == Study.pk),
+                scope,
+            ).limit(1)
+            return session.execute(statement).first() is not None
+
+    # -- queries --------------------------------------------------------------------------
+    def search(self, query: QidoQuery) -> QidoResult:
+        """Answer a QIDO-RS query (PS3.18 §10.6)."""
+        with self.session() as session:
+            return run_search(session, query)
+
+    @staticmethod
+    def _stored(
+        session: Session, select_scope: Scope | None, sop: str | None = None
+    ) -> list[StoredInstance]:
+        statement = (
+            select(
+                Study.study_instance_uid, Series.series_instance_uid, Instance.sop_instance_uid,
+                Instance.sop_class_uid, Instance.transfer_syntax_uid, Instance.object_key,
+                Instance.size, Instance.sha256, Instance.bulk_data_json,
+            )
+            .join(Series, Instance.series_fk == Series.pk)
+            .join(Study, Series.study_fk == Study.pk)
+        )
+        if select_scope is not None:
+            statement = _where_scope(statement, select_scope)
+        if sop is not None:
+            statement = statement.where(Instance.sop_instance_uid == sop)
+        statement = statement.order_by(
+            Series.series_number, Series.pk, Instance.instance_number, Instance.pk
+        )
+        return [
+            StoredInstance(
+                *row[:8], bulk={k: (v[0], v[1]) for k, v in json.loads(row[8]).items()}
+            )
+            for row in session.execute(statement).all()
+        ]
+
+
+def _where_scope(statement, scope: Scope):  # type: ignore[no-untyped-def]
+    statement = statement.where(Study.study_instance_uid == scope.study_uid)
+    if scope.series_uid is not None:
+        statement = statement.where(Series.series_instance_uid == scope.series_uid)
+    if scope.sop_instance_uid is not None:
+        statement = statement.where(Instance.sop_instance_uid == scope.sop_instance_uid)
+    return statement
+
+
+def _prune(session: Session, series_pks: set[int]) -> None:
+    """Delete those of *series_pks* left without instances, then their studies left without
+    series and those studies' patients left without studies."""
+    if not series_pks:
+        return
+    study_pks = set(
+        session.execute(select(Series.study_fk).where(Series.pk.in_(series_pks))).scalars()  # type: ignore[union-attr]
+    )
+    patient_pks = set(
+        session.execute(select(Study.patient_fk).where(Study.pk.in_(study_pks))).scalars()  # type: ignore[union-attr]
+    )
+    session.execute(
+        delete(Series).where(
+            Series.pk.in_(series_pks),  # type: ignore[union-attr]
+            ~exists().where(Instance.series_fk == Series.pk),
+        )
+    )
+    session.execute(
+        delete(Study).where(
+            Study.pk.in_(study_pks),  # type: ignore[union-attr]
+            ~exists().where(Series.study_fk == Study.pk),
+        )
+    )
+    session.execute(
+        delete(Patient).where(
+            Patient.pk.in_(patient_pks),  # type: ignore[union-attr]
+            ~exists().where(Study.patient_fk == Patient.pk),
+        )
+    )

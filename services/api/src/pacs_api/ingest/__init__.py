@@ -1,0 +1,1 @@
+"""Ingest: reading a received DICOM object, checking it, storing it, indexing it."""

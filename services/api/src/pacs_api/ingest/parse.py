@@ -1,0 +1,240 @@
+"""Reading a received Part 10 object without loading its bulk data (PS3.10 §7).
+
+The header is read with pydicom up to, not into, the Pixel Data; values longer than the bulk data
+threshold are deferred (never read). What retrieval needs is computed here, once, at ingest:
+
+- the index columns (patient, study, series and instance attributes QIDO matches on);
+- the instance's DICOM JSON (PS3.18 Annex F) with bulk data replaced by BulkDataURI (F.2.6);
+- the byte offset and length, in the stored object, of each top-level bulk data element.
+
+Every check that makes an object unacceptable raises :class:`InvalidInstance` with the C-STORE
+status (PS3.4 B.2.3) that STOW-RS reports as FailureReason (PS3.18 §10.5.3).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import IO, Any
+
+from pacs_common import statuses
+from pacs_common.uids import InvalidUIDError, validate_uid
+from pydicom import dcmread
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import data_element_generator
+from pydicom.tag import Tag
+from pydicom.uid import UID
+
+#: Marks a BulkDataURI in stored metadata; replaced by the service root when it is served.
+BULK_MARK = "pacs-bulk:"
+#: VRs whose values are bulk data when long (PS3.18 §8.6.3, F.2.6).
+BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+PIXEL_DATA_TAGS = frozenset({Tag("FloatPixelData"), Tag("DoubleFloatPixelData"), Tag("PixelData")})
+UNDEFINED_LENGTH = 0xFFFFFFFF
+DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"})
+
+
+class InvalidInstance(ValueError):
+    """The object cannot be stored; *status* is its C-STORE failure status."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class ParsedInstance:
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_uid: str
+    series_uid: str
+    transfer_syntax_uid: str
+    metadata: dict[str, Any]
+    bulk: dict[str, tuple[int, int]]
+
+    def metadata_text(self) -> str:
+        return json.dumps(self.metadata, separators=(",", ":"), ensure_ascii=False)
+
+
+def read_instance(
+    file: IO[bytes], size: int, *, bulk_threshold: int = 1024
+) -> ParsedInstance:
+    """Read and check one Part 10 object from *file* (positioned at its start)."""
+    try:
+        ds = dcmread(file, stop_before_pixels=True, defer_size=max(bulk_threshold, 256))
+    except (InvalidDicomError, EOFError) as exc:
+        raise InvalidInstance(
+            statuses.CANNOT_UNDERSTAND, f"not a DICOM Part 10 object (PS3.10 §7.1): {exc}"
+        ) from None
+    except Exception as exc:  # pydicom raises many types on corrupt input
+        raise InvalidInstance(
+            statuses.CANNOT_UNDERSTAND, f"the DICOM data set cannot be parsed: {exc}"
+        ) from None
+
+    meta = getattr(ds, "file_meta", None)
+    ts = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    if not ts:
+        raise InvalidInstance(
+            statuses.CANNOT_UNDERSTAND,
+            "the File Meta Information has no Transfer Syntax UID (PS3.10 §7.1)",
+        )
+    uids = {
+        keyword: _required_uid(ds, keyword)
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+    }
+    _check_uid(ts, "TransferSyntaxUID")
+    if ts not in DEFLATED:
+        _check_not_truncated(ds, size)
+
+    pixel = _pixel_data(file, ds, ts, size)
+    sop_class = UID(uids["SOPClassUID"])
+    if pixel is None and "Image Storage" in sop_class.name:
+        raise InvalidInstance(
+            statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+            f"{sop_class.name} instance without Pixel Data (PS3.3 C.7.6.3: Type 1 in image IODs)",
+        )
+
+    metadata, bulk = _metadata(ds, bulk_threshold, uids)
+    if pixel is not None:
+        key = f"{pixel.tag:08X}"
+        metadata[key] = {"vr": pixel.vr, "BulkDataURI": _bulk_uri(uids, key)}
+        if pixel.offset is not None:
+            bulk[key] = (pixel.offset, pixel.length)
+    return ParsedInstance(
+        sop_class_uid=uids["SOPClassUID"],
+        sop_instance_uid=uids["SOPInstanceUID"],
+        study_uid=uids["StudyInstanceUID"],
+        series_uid=uids["SeriesInstanceUID"],
+        transfer_syntax_uid=ts,
+        metadata=metadata,
+        bulk=bulk,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _PixelData:
+    tag: int
+    vr: str
+    offset: int | None  # None when the stored bytes are deflated (no direct offset)
+    length: int  # for encapsulated data: items and Sequence Delimitation Item included
+
+
+def _check_uid(value: str, keyword: str) -> str:
+    try:
+        return validate_uid(value, what=keyword)
+    except InvalidUIDError as exc:
+        raise InvalidInstance(statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, str(exc)) from None
+
+
+def _required_uid(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None or str(value).strip() == "":
+        raise InvalidInstance(
+            statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+            f"{keyword} is missing or empty (Type 1, PS3.3 C.12.1 / C.7.2.1 / C.7.3.1)",
+        )
+    return _check_uid(str(value).strip(), keyword)
+
+
+def _pixel_data(file: IO[bytes], ds: Dataset, ts: str, size: int) -> _PixelData | None:
+    """Find the Pixel Data element the header read stopped before, without reading its value.
+
+    pydicom leaves *file* at the element's tag when ``stop_before_pixels`` stops (PS3.5 §7.1
+    encodes tag, VR and length before the value); the element is read with pydicom's own element
+    generator with the value deferred, which also walks an undefined-length (encapsulated) value
+    to its Sequence Delimitation Item without keeping it.
+    """
+    if ts in DEFLATED:
+        file.seek(0)
+        whole = dcmread(file)
+        for tag in PIXEL_DATA_TAGS:
+            if tag in whole:
+                return _PixelData(tag, whole[tag].VR, None, 0)
+        return None
+    start = file.tell()
+    if start >= size:
+        return None
+    implicit = ts == "1.2.840.10008.1.2"
+    little = ts != "1.2.840.10008.1.2.2"
+    try:
+        raw = next(data_element_generator(file, implicit, little, defer_size=0), None)
+    except Exception as exc:  # noqa: BLE001 - corrupt element encoding
+        raise InvalidInstance(
+            statuses.CANNOT_UNDERSTAND, f"the Pixel Data element cannot be read: {exc}"
+        ) from None
+    if raw is None or raw.tag not in PIXEL_DATA_TAGS:
+        return None
+    if not raw.length == UNDEFINED_LENGTH and raw.value_tell + raw.length > size:
+        raise InvalidInstance(
+            statuses.CANNOT_UNDERSTAND,
+            f"the object is truncated: Pixel Data declares {raw.length} bytes, "
+            f"{max(size - raw.value_tell, 0)} are present",
+        )
+    if raw.length == 0:
+        return None
+    length = raw.length
+    if length == UNDEFINED_LENGTH:  # encapsulated: the generator walked to the delimiter
+        length = file.tell() - raw.value_tell
+    # PS3.5 A.1: in Implicit VR Little Endian, Pixel Data is OW.
+    vr = raw.VR or ("OW" if raw.tag == Tag("PixelData") else str(dictionary_VR(raw.tag)))
+    return _PixelData(raw.tag, vr, raw.value_tell, length)
+
+
+def _check_not_truncated(ds: Dataset, size: int) -> None:
+    """A defined-length element running past the end of the object means a truncated file."""
+    for elem in ds._dict.values():
+        if isinstance(elem, RawDataElement) and not elem.length == UNDEFINED_LENGTH:
+            if elem.value_tell + elem.length > size:
+                raise InvalidInstance(
+                    statuses.CANNOT_UNDERSTAND,
+                    f"the object is truncated inside element {elem.tag}",
+                )
+
+
+def _bulk_uri(uids: dict[str, str], key: str) -> str:
+    return (
+        f"{BULK_MARK}/studies/{uids['StudyInstanceUID']}/series/{uids['SeriesInstanceUID']}"
+        f"/instances/{uids['SOPInstanceUID']}/bulkdata/{key}"
+    )
+
+
+def _metadata(
+    ds: Dataset, threshold: int, uids: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
+    """The instance's DICOM JSON without bulk data, and where its bulk data lies (F.2.6)."""
+    out: dict[str, Any] = {}
+    bulk: dict[str, tuple[int, int]] = {}
+    for tag, elem in ds._dict.items():
+        key = f"{tag:08X}"
+        if isinstance(elem, RawDataElement):
+            vr = elem.VR or _dictionary_vr(tag)
+            is_bulk = vr in BULK_VRS and elem.length > threshold
+            if is_bulk and not elem.length == UNDEFINED_LENGTH:
+                out[key] = {"vr": vr, "BulkDataURI": _bulk_uri(uids, key)}
+                bulk[key] = (elem.value_tell, elem.length)
+                continue
+        out[key] = _element_json(ds, tag)
+    return out, bulk
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return str(dictionary_VR(tag)).split(" or ")[0]
+    except KeyError:
+        return "UN"
+
+
+def _element_json(ds: Dataset, tag: int) -> dict[str, Any]:
+    try:
+        elem: DataElement = ds[tag]
+        result: dict[str, Any] = elem.to_json_dict(None, 2**62)
+        return result
+    except Exception:  # noqa: BLE001 - a value pydicom cannot convert is kept as raw bytes
+        raw = ds._dict[tag]
+        value = raw.value if isinstance(raw, RawDataElement) else b""
+        return {"vr": "UN", "InlineBinary": base64.b64encode(value or b"").decode("ascii")}

@@ -1,0 +1,169 @@
+"""One STOW-RS request's instances, from received part to durable, indexed object.
+
+Order of work, for every instance (ARCHITECTURE.md "Data flow"):
+
+1. read and check the header (:mod:`pacs_api.ingest.parse`);
+2. write the exact received bytes to the object store, atomically and durably;
+3. commit the index rows (in batches), only after their objects are durable.
+
+A crash between 2 and 3 leaves an object no row references (swept later), never a row
+without its object. The key carries the SHA-256 of the bytes, so two different objects
+claiming the same SOP Instance UID never overwrite each other's bytes.
+
+When a request fails as a whole (broken multipart, body too large, store or index down), the
+instances it created are removed again: a request answered with an error has stored nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import IO
+
+from pacs_common import statuses
+
+from pacs_api.index.ingest import InstanceRecord, Outcome
+from pacs_api.index.repository import Index
+from pacs_api.ingest.parse import InvalidInstance, read_instance
+from pacs_api.settings import OverwritePolicy, Settings
+from pacs_api.storage.base import ObjectStore
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+
+
+def object_key(record_uids: tuple[str, str, str], sha256: str) -> str:
+    """``studies/{study}/series/{series}/instances/{sop}/{sha256[:24]}.dcm`` (validated UIDs)."""
+    study, series, sop = record_uids
+    return f"studies/{study}/series/{series}/instances/{sop}/{sha256[:24]}.dcm"
+
+
+@dataclass(slots=True)
+class InstanceResult:
+    """The answer for one received part (PS3.18 §10.5.3)."""
+
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    failure: int | None = None  # a C-STORE status (PS3.4 B.2.3); None on success
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class _Pending:
+    result: InstanceResult
+    record: InstanceRecord
+    wrote: bool
+
+
+@dataclass(slots=True)
+class Ingest:
+    """The instances of one request; feed parts with :meth:`add`, then :meth:`finish`."""
+
+    index: Index
+    store: ObjectStore
+    settings: Settings
+    study_uid: str | None = None
+    results: list[InstanceResult] = field(default_factory=list)
+    _pending: list[_Pending] = field(default_factory=list)
+    _created: list[InstanceRecord] = field(default_factory=list)
+
+    @property
+    def overwrite(self) -> bool:
+        return self.settings.overwrite_policy is OverwritePolicy.OVERWRITE
+
+    def fail(self, status: int, reason: str) -> None:
+        """Record a part refused before it could be read (e.g. wrong part media type)."""
+        self.results.append(InstanceResult(failure=status, reason=reason))
+
+    def add(self, stream: IO[bytes], size: int, sha256: str) -> None:
+        """Check one received object and make it durable; index rows follow in batches."""
+        try:
+            parsed = read_instance(stream, size, bulk_threshold=self.settings.bulk_data_threshold)
+        except InvalidInstance as exc:
+            self.results.append(InstanceResult(failure=exc.status, reason=exc.reason))
+            return
+        result = InstanceResult(
+            parsed.sop_class_uid, parsed.sop_instance_uid, parsed.study_uid, parsed.series_uid
+        )
+        self.results.append(result)
+        if self.study_uid is not None and parsed.study_uid != self.study_uid:
+            result.failure = statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+            result.reason = (
+                f"Study Instance UID {parsed.study_uid} does not match the study "
+                f"{self.study_uid} of the request URL (PS3.18 §10.5.1)"
+            )
+            return
+        key = object_key((parsed.study_uid, parsed.series_uid, parsed.sop_instance_uid), sha256)
+        record = InstanceRecord(
+            sop_class_uid=parsed.sop_class_uid,
+            sop_instance_uid=parsed.sop_instance_uid,
+            study_uid=parsed.study_uid,
+            series_uid=parsed.series_uid,
+            transfer_syntax_uid=parsed.transfer_syntax_uid,
+            object_key=key,
+            size=size,
+            sha256=sha256,
+            metadata=parsed.metadata,
+            metadata_text=parsed.metadata_text(),
+            bulk=parsed.bulk,
+        )
+        existing = self.index.find(parsed.sop_instance_uid)
+        if existing is not None and existing.sha256 == sha256:
+            return  # the same bytes again: success, nothing to write (idempotent)
+        if existing is not None and not self.overwrite:
+            self._conflict(result)
+            return
+        stream.seek(0)
+        self.store.put(key, stream, size)
+        self._pending.append(_Pending(result, record, wrote=True))
+        if len(self._pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the index rows of every object written so far."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        outcomes = self.index.register([p.record for p in pending], overwrite=self.overwrite)
+        for item, outcome in zip(pending, outcomes, strict=True):
+            if outcome.outcome is Outcome.CREATED:
+                self._created.append(item.record)
+            elif outcome.outcome is Outcome.CONFLICT:
+                # Another request stored other bytes under this UID first: ours go.
+                self._conflict(item.result)
+                self.store.delete([item.record.object_key])
+            elif outcome.outcome is Outcome.REPLACED and outcome.replaced_key:
+                self.store.delete([outcome.replaced_key])
+
+    def finish(self) -> list[InstanceResult]:
+        self.flush()
+        return self.results
+
+    def abort(self) -> None:
+        """Undo this request: remove what it created (best effort; never touches others')."""
+        for item in self._pending:
+            try:
+                held = self.index.find(item.record.sop_instance_uid)
+                if held is None or held.object_key != item.record.object_key:
+                    self.store.delete([item.record.object_key])
+            except Exception:  # noqa: BLE001 - the sweep removes what is left
+                log.warning("could not remove unindexed object %s", item.record.object_key)
+        self._pending.clear()
+        for record in self._created:
+            try:
+                if self.index.unregister(record.sop_instance_uid, record.sha256):
+                    self.store.delete([record.object_key])
+            except Exception:  # noqa: BLE001
+                log.warning("could not undo instance %s", record.sop_instance_uid)
+        self._created.clear()
+
+    @staticmethod
+    def _conflict(result: InstanceResult) -> None:
+        result.failure = statuses.DUPLICATE_SOP_INSTANCE
+        result.reason = (
+            f"SOP Instance {result.sop_instance_uid} is already stored with different content "
+            "and the overwrite policy is 'reject'"
+        )

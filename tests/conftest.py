@@ -1,0 +1,31 @@
+"""Fixtures shared by every test: real index databases (SQLite and PostgreSQL) and real stores.
+
+``index_url`` is parametrized over both databases, so every test that uses it runs on both, as
+CI requires. Servers are started once per run; each test gets its own database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import postgres
+
+pytest_plugins = ["tests.support.s3_fixtures"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    return postgres.ensure_server()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty index database URL, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('index') / 'index.sqlite3'}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        with postgres.temporary_database(server) as url:
+            yield url
