@@ -74,6 +74,14 @@ class ServiceUnavailable(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+def warning_header(text: str) -> str:
+    """A ``Warning`` header value (RFC 7234 §5.5, as PS3.18 §8.3.5.1 uses it): code 299, our
+    agent name, and the text quoted, in ASCII (header values are not UTF-8)."""
+    ascii_text = text.replace("§", "sec. ").replace('"', "'").replace("\\", "/")
+    ascii_text = ascii_text.encode("ascii", "replace").decode("ascii")[:2000]
+    return f'299 pacs-cloud "{ascii_text}"'
+
+
 def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "title": title, "status": status, "detail": detail},

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pydicom.config
 from fastapi import FastAPI
 
 from pacs_api.errors import install_error_handlers
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application: validate settings, migrate the index, open the store."""
     settings = settings or Settings()
+    # Objects are stored as received; pydicom reads them to index, not to judge their values.
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
     engine = make_engine(settings.database_url)
     migrate(engine)
     store = open_store(settings)

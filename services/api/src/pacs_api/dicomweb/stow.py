@@ -30,7 +30,7 @@ from pacs_api.dicomweb.multipart import (
     boundary_of,
     read_parts,
 )
-from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, warning_header
 from pacs_api.ingest.pipeline import Ingest, InstanceResult
 
 router = APIRouter(tags=["STOW-RS"])
@@ -168,6 +168,5 @@ def _response(results: list[InstanceResult], base: str, study: str | None) -> JS
     if failed:
         # PS3.18 §8.3.5.1: a Warning header carries the reasons in a human-readable form.
         reasons = "; ".join(f"{r.sop_instance_uid or 'part'}: {r.reason}" for r in failed[:10])
-        text = reasons.replace('"', "'")[:2000].encode("latin-1", "replace").decode("latin-1")
-        headers["Warning"] = f'299 pacs-cloud "{text}"'
+        headers["Warning"] = warning_header(reasons)
     return JSONResponse(body, status_code=status, media_type=DICOM_JSON, headers=headers)

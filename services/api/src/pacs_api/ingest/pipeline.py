@@ -72,7 +72,7 @@ class Ingest:
 
     @property
     def overwrite(self) -> bool:
-        return self.settings.overwrite_policy is OverwritePolicy.OVERWRITE
+        return self.settings.overwrite_policy == OverwritePolicy.OVERWRITE
 
     def fail(self, status: int, reason: str) -> None:
         """Record a part refused before it could be read (e.g. wrong part media type)."""
