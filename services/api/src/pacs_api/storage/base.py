@@ -39,6 +39,16 @@ def check_key(key: str) -> str:
     return key
 
 
+def check_range(byte_range: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Return *byte_range* when it is a valid ``(start, end)`` pair: ``0 <= start <= end``."""
+    if byte_range is None:
+        return None
+    start, end = byte_range
+    if start < 0 or end < start:
+        raise ValueError(f"invalid byte range {byte_range!r}: need 0 <= start <= end")
+    return start, end
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str
@@ -51,13 +61,22 @@ class ObjectStore(ABC):
     @abstractmethod
     def put(self, key: str, data: BinaryIO, length: int) -> None:
         """Store *length* bytes read from *data* (positioned at its start) under *key*, atomically
-        and durably, replacing any object already there."""
+        and durably, replacing any object already there.
+
+        Exactly *length* bytes are read; bytes after them are left unread. A stream that ends
+        early raises :class:`ValueError` and stores nothing (a previous object stays intact), as
+        do a negative *length* and an unsafe key. Exceptions raised by *data* itself propagate
+        unchanged; only failures of the store raise :class:`StoreError`."""
 
     @abstractmethod
     def open(self, key: str, byte_range: tuple[int, int] | None = None) -> Iterator[bytes]:
         """Stream an object in chunks; *byte_range* is ``(start, end)``, end exclusive.
 
-        Raises :class:`ObjectNotFound` before yielding anything when the key is absent."""
+        Raises :class:`ObjectNotFound` before yielding anything when the key is absent. A range
+        is clamped to the object's size (a range starting at or past the end yields nothing);
+        ``start > end`` or a negative start raises :class:`ValueError`. Chunks are at most
+        :data:`CHUNK_SIZE` bytes. The iterator has a ``close()`` that releases the file or
+        connection early; an abandoned iterator releases it when garbage-collected."""
 
     @abstractmethod
     def stat(self, key: str) -> ObjectInfo:
@@ -65,11 +84,16 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def delete(self, keys: list[str]) -> None:
-        """Delete objects; keys that are absent are ignored."""
+        """Delete objects; keys that are absent are ignored.
+
+        Every key is checked before anything is deleted."""
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with *prefix*, in key order."""
+        """Every object whose key starts with *prefix*, in key order.
+
+        *prefix* is a plain string (``"studies/1.2"`` matches ``studies/1.2.3/...``). Names in
+        the store that are not valid keys (temporary files, foreign objects) are not listed."""
 
     @abstractmethod
     def ping(self) -> None:
