@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-
 from pacs_api.main import create_app
 from pacs_api.settings import Settings
+
 from tests.support import postgres
 
 if TYPE_CHECKING:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
-from sqlmodel import SQLModel
-
 from pacs_api.index import models  # noqa: F401  (registers the tables)
 from pacs_api.index.db import make_engine, migrate
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
 
 
 def test_migrations_build_the_models_schema(index_url: str) -> None:
@@ -28,9 +27,13 @@ def test_migrate_again_keeps_data(index_url: str) -> None:
     engine = make_engine(index_url)
     migrate(engine)
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO patient (patient_id, issuer_of_patient_id, "
-                                "patient_name, patient_name_norm, patient_birth_date, "
-                                "patient_sex) VALUES ('P1', '', 'Doe^Jane', 'DOE^JANE', '', 'F')"))
+        connection.execute(
+            text(
+                "INSERT INTO patient (patient_id, issuer_of_patient_id, "
+                "patient_name, patient_name_norm, patient_birth_date, "
+                "patient_sex) VALUES ('P1', '', 'Doe^Jane', 'DOE^JANE', '', 'F')"
+            )
+        )
     migrate(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT patient_id FROM patient")).scalars().all() == ["P1"]

@@ -6,12 +6,12 @@ from io import BytesIO
 
 import pydicom
 from fastapi.testclient import TestClient
+from pacs_api.settings import OverwritePolicy, Settings
 from pacs_common import statuses
 from pacs_common.media import encode_multipart_related
 from pacs_common.synthetic import to_bytes
 from pydicom.uid import generate_uid
 
-from pacs_api.settings import OverwritePolicy, Settings
 from tests.support.dicom import (
     DICOM_JSON,
     ct_datasets,
@@ -41,7 +41,9 @@ def test_stow_series_200_with_referenced_sops(client: TestClient) -> None:
     study = datasets[0].StudyInstanceUID
     assert values(response.json(), "00081190") == [f"http://testserver/dicom-web/studies/{study}"]
     url = values(items[0], "00081190")[0]
-    assert url.endswith(f"/series/{datasets[0].SeriesInstanceUID}/instances/{datasets[0].SOPInstanceUID}")
+    assert url.endswith(
+        f"/series/{datasets[0].SeriesInstanceUID}/instances/{datasets[0].SOPInstanceUID}"
+    )
     assert not failed(response)
 
 
@@ -163,13 +165,15 @@ def test_stow_missing_or_malformed_uids_refused(client: TestClient, settings: Se
 def test_stow_wrong_content_type_415(client: TestClient) -> None:
     """Only multipart/related; type="application/dicom" is accepted (PS3.18 §10.5.1.2)."""
     data = ct_instances(1)[0]
-    plain = client.post("/dicom-web/studies", content=data,
-                        headers={"Content-Type": "application/dicom"})
+    plain = client.post(
+        "/dicom-web/studies", content=data, headers={"Content-Type": "application/dicom"}
+    )
     assert plain.status_code == 415
     assert plain.headers["content-type"] == "application/problem+json"
     body, content_type = encode_multipart_related([b"{}"], "application/dicom+json")
-    json_form = client.post("/dicom-web/studies", content=b"".join(body),
-                            headers={"Content-Type": content_type})
+    json_form = client.post(
+        "/dicom-web/studies", content=b"".join(body), headers={"Content-Type": content_type}
+    )
     assert json_form.status_code == 415
 
 
@@ -178,8 +182,11 @@ def test_stow_broken_multipart_400_stores_nothing(client: TestClient, settings: 
     are not kept: a request answered with an error has stored nothing."""
     body, content_type = encode_multipart_related(ct_instances(3))
     whole = b"".join(body)
-    response = client.post("/dicom-web/studies", content=whole[: len(whole) - 400],
-                           headers={"Content-Type": content_type})
+    response = client.post(
+        "/dicom-web/studies",
+        content=whole[: len(whole) - 400],
+        headers={"Content-Type": content_type},
+    )
     assert response.status_code == 400
     assert "closing boundary" in response.json()["detail"]
     assert stored_objects(settings) == {}
@@ -187,8 +194,11 @@ def test_stow_broken_multipart_400_stores_nothing(client: TestClient, settings: 
 
 
 def test_stow_no_boundary_400(client: TestClient) -> None:
-    response = client.post("/dicom-web/studies", content=b"--x\r\n",
-                           headers={"Content-Type": 'multipart/related; type="application/dicom"'})
+    response = client.post(
+        "/dicom-web/studies",
+        content=b"--x\r\n",
+        headers={"Content-Type": 'multipart/related; type="application/dicom"'},
+    )
     assert response.status_code == 400
     assert "boundary" in response.json()["detail"]
 
@@ -203,8 +213,11 @@ def test_stow_body_over_limit_413_stores_nothing(settings: Settings) -> None:
         declared = stow(client, instances)
         assert declared.status_code == 413
         body, content_type = encode_multipart_related(instances)
-        streamed = client.post("/dicom-web/studies", content=body,  # no Content-Length
-                               headers={"Content-Type": content_type})
+        streamed = client.post(
+            "/dicom-web/studies",
+            content=body,  # no Content-Length
+            headers={"Content-Type": content_type},
+        )
         assert streamed.status_code == 413
     assert stored_objects(limited) == {}
 
@@ -217,6 +230,7 @@ def test_stow_bad_study_uid_in_path_400(client: TestClient) -> None:
 
 def test_stow_empty_body_400(client: TestClient) -> None:
     body, content_type = encode_multipart_related([])
-    response = client.post("/dicom-web/studies", content=b"".join(body),
-                           headers={"Content-Type": content_type})
+    response = client.post(
+        "/dicom-web/studies", content=b"".join(body), headers={"Content-Type": content_type}
+    )
     assert response.status_code == 400

@@ -9,10 +9,10 @@ from io import BytesIO
 
 import httpx
 import pydicom
+from pacs_api.settings import Settings
 from pacs_common.synthetic import iter_ct_series
 from pydicom.uid import ExplicitVRLittleEndian
 
-from pacs_api.settings import Settings
 from tests.support.server import running_api
 
 SIDE = 8192  # 8192 x 8192 x 16 bit: 128 MiB of Pixel Data in one instance
@@ -53,14 +53,19 @@ def test_stow_large_body_memory_bounded(settings: Settings) -> None:
     with running_api(settings) as url, httpx.Client(timeout=120) as http:
         tracemalloc.start()
         try:
-            response = http.post(f"{url}/studies", content=body, headers={
-                "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'
-            })
+            response = http.post(
+                f"{url}/studies",
+                content=body,
+                headers={
+                    "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'
+                },
+            )
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
         assert response.status_code == 200, response.text
-        assert peak < 48 * 2**20, f"peak {peak / 2**20:.1f} MiB for a {length / 2**20:.0f} MiB body"
+        shown = f"peak {peak / 2**20:.1f} MiB for a {length / 2**20:.0f} MiB body"
+        assert peak < 48 * 2**20, shown
         found = http.get(f"{url}/studies/{ds.StudyInstanceUID}/metadata")
         assert found.status_code == 200
         assert found.json()[0]["00080018"]["Value"] == [ds.SOPInstanceUID]

@@ -18,7 +18,10 @@ def _parts(response: object) -> list[tuple[dict[str, str], bytes]]:
     media, params = parse_content_type(response.headers["content-type"])
     assert media == "multipart/related"
     assert params["type"] == "application/dicom"
-    return [(p.headers, p.content) for p in iter_multipart_related([response.content], params["boundary"])]
+    return [
+        (p.headers, p.content)
+        for p in iter_multipart_related([response.content], params["boundary"])
+    ]
 
 
 @pytest.fixture
@@ -35,13 +38,17 @@ def test_retrieve_study_byte_identical(client: TestClient, study: list[pydicom.D
     """A study comes back as multipart/related application/dicom, every part byte for byte as
     stored, with its transfer syntax and Content-Location (PS3.18 §10.4.1.1.1, §8.6.1.2)."""
     uid = study[0].StudyInstanceUID
-    response = client.get(f"/dicom-web/studies/{uid}",
-                          headers={"Accept": 'multipart/related; type="application/dicom"'})
+    response = client.get(
+        f"/dicom-web/studies/{uid}",
+        headers={"Accept": 'multipart/related; type="application/dicom"'},
+    )
     assert response.status_code == 200
     parts = _parts(response)
     assert sorted(data for _, data in parts) == sorted(to_bytes(ds) for ds in study)
     headers = parts[0][0]
-    assert headers["content-type"].startswith("application/dicom; transfer-syntax=1.2.840.10008.1.2.1")
+    assert headers["content-type"].startswith(
+        "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+    )
     assert f"/dicom-web/studies/{uid}/series/" in headers["content-location"]
 
 
@@ -49,35 +56,46 @@ def test_retrieve_series_and_instance(client: TestClient, study: list[pydicom.Da
     ds = study[3]
     series = client.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}")
     assert [data for _, data in _parts(series)] == [to_bytes(d) for d in study[3:]]
-    instance = client.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/series/"
-                          f"{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}",
-                          headers={"Accept": 'multipart/related; type="application/dicom"; '
-                                             "transfer-syntax=*"})
+    instance = client.get(
+        f"/dicom-web/studies/{ds.StudyInstanceUID}/series/"
+        f"{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}",
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+    )
     assert [data for _, data in _parts(instance)] == [to_bytes(ds)]
 
 
-def test_retrieve_other_transfer_syntax_406(client: TestClient, study: list[pydicom.Dataset]) -> None:
+def test_retrieve_other_transfer_syntax_406(
+    client: TestClient, study: list[pydicom.Dataset]
+) -> None:
     """A transfer syntax we do not hold (and cannot yet transcode to) is a 406, not a 500."""
     uid = study[0].StudyInstanceUID
-    response = client.get(f"/dicom-web/studies/{uid}", headers={
-        "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50'
-    })
+    response = client.get(
+        f"/dicom-web/studies/{uid}",
+        headers={
+            "Accept": 'multipart/related; type="application/dicom"; '
+            "transfer-syntax=1.2.840.10008.1.2.4.50"
+        },
+    )
     assert response.status_code == 406
     assert "transfer syntax" in response.json()["detail"]
-    assert client.get(f"/dicom-web/studies/{uid}",
-                      headers={"Accept": "image/png"}).status_code == 406
+    assert (
+        client.get(f"/dicom-web/studies/{uid}", headers={"Accept": "image/png"}).status_code == 406
+    )
 
 
 def test_retrieve_unknown_study_404(client: TestClient) -> None:
     assert client.get("/dicom-web/studies/1.2.3.4.5").status_code == 404
 
 
-@pytest.mark.parametrize("path", [
-    "/dicom-web/studies/1.2.3..4",
-    "/dicom-web/studies/1.2.abc/metadata",
-    "/dicom-web/studies/1.2.3/series/%2E%2E%2Fetc",
-    "/dicom-web/studies/1.2.3/series/1.2/instances/..%2F..%2Fx",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dicom-web/studies/1.2.3..4",
+        "/dicom-web/studies/1.2.abc/metadata",
+        "/dicom-web/studies/1.2.3/series/%2E%2E%2Fetc",
+        "/dicom-web/studies/1.2.3/series/1.2/instances/..%2F..%2Fx",
+    ],
+)
 def test_malformed_uid_in_path_400(client: TestClient, path: str) -> None:
     """UIDs in paths are checked before any lookup (PS3.5 §9.1): a malformed UID is a 400; an
     encoded ``/`` splits the path so that no resource matches (404). Never a 500."""
@@ -93,8 +111,9 @@ def test_series_metadata_from_index(client: TestClient, study: list[pydicom.Data
     """Series metadata is DICOM JSON of every instance, with Pixel Data as a BulkDataURI that
     resolves to exactly the pixel bytes (PS3.18 §10.4.1.1.2, F.2.6)."""
     ds = study[0]
-    response = client.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/series/"
-                          f"{ds.SeriesInstanceUID}/metadata")
+    response = client.get(
+        f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/metadata"
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == DICOM_JSON
     documents = response.json()
@@ -114,8 +133,10 @@ def test_study_and_instance_metadata(client: TestClient, study: list[pydicom.Dat
     ds = study[4]
     whole = client.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/metadata").json()
     assert len(whole) == 5
-    one = client.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-                     f"/instances/{ds.SOPInstanceUID}/metadata").json()
+    one = client.get(
+        f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}/metadata"
+    ).json()
     assert len(one) == 1
     # Every attribute of the header is there, with its dictionary VR (PS3.18 F.2.2).
     parsed = pydicom.dcmread(BytesIO(to_bytes(ds)), stop_before_pixels=True)
@@ -125,8 +146,10 @@ def test_study_and_instance_metadata(client: TestClient, study: list[pydicom.Dat
 
 
 def test_metadata_not_acceptable_406(client: TestClient, study: list[pydicom.Dataset]) -> None:
-    response = client.get(f"/dicom-web/studies/{study[0].StudyInstanceUID}/metadata",
-                          headers={"Accept": "application/dicom+xml"})
+    response = client.get(
+        f"/dicom-web/studies/{study[0].StudyInstanceUID}/metadata",
+        headers={"Accept": "application/dicom+xml"},
+    )
     assert response.status_code == 406
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pydicom
 from dicomweb_client.api import DICOMwebClient
+from pacs_api.settings import Settings
 from pacs_common.media import iter_multipart_related, parse_content_type
 from pydicom.data import get_testdata_file
 
-from pacs_api.settings import Settings
 from tests.support.dicom import ct_datasets, failed, referenced, stow, values
 from tests.support.server import running_api
 
@@ -93,7 +93,10 @@ def test_pydicom_test_files_round_trip(client: httpx.Client) -> None:
             continue
         assert response.status_code == 200, (path.name, response.text)
         url = values(referenced(response)[0], "00081190")[0].removeprefix("http://testserver")
-        retrieved = client.get(url, headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+        retrieved = client.get(
+            url,
+            headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+        )
         assert retrieved.status_code == 200, path.name
         _, params = parse_content_type(retrieved.headers["content-type"])
         parts = list(iter_multipart_related([retrieved.content], params["boundary"]))

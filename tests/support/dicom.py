@@ -22,8 +22,13 @@ def ct_instances(n: int = 3, *, seed: int = 0, **kwargs: Any) -> list[bytes]:
     return [to_bytes(ds) for ds in ct_datasets(n, seed=seed, **kwargs)]
 
 
-def stow(client: httpx.Client, parts: Iterable[bytes], *, study: str | None = None,
-         part_type: str = "application/dicom") -> httpx.Response:
+def stow(
+    client: httpx.Client,
+    parts: Iterable[bytes],
+    *,
+    study: str | None = None,
+    part_type: str = "application/dicom",
+) -> httpx.Response:
     body, content_type = encode_multipart_related(parts, part_type)
     url = "/dicom-web/studies" + (f"/{study}" if study else "")
     return client.post(url, content=b"".join(body), headers={"Content-Type": content_type})

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-
 from pacs_api.main import create_app
 from pacs_api.settings import Settings
 

@@ -82,7 +82,9 @@ def warning_header(text: str) -> str:
     return f'299 pacs-cloud "{ascii_text}"'
 
 
-def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "title": title, "status": status, "detail": detail},
         status_code=status,
@@ -101,15 +103,23 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def _store_error(_request: Request, exc: StoreError) -> JSONResponse:
         log.error("object store unavailable: %s", exc)
-        return problem(503, "Service Unavailable", "the object store is unavailable; retry later",
-                       {"Retry-After": "5"})
+        return problem(
+            503,
+            "Service Unavailable",
+            "the object store is unavailable; retry later",
+            {"Retry-After": "5"},
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)
     async def _index_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("index database unavailable: %s", exc)
-        return problem(503, "Service Unavailable", "the index database is unavailable; retry later",
-                       {"Retry-After": "5"})
+        return problem(
+            503,
+            "Service Unavailable",
+            "the index database is unavailable; retry later",
+            {"Retry-After": "5"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     spool_memory_bytes: int = Field(
         8 * 1024**2, ge=0, description="Per-part memory before a STOW part spills to disk."
     )
-    spool_dir: Path | None = Field(None, description="Where STOW parts spill (default: system tmp).")
+    spool_dir: Path | None = Field(
+        None, description="Where STOW parts spill (default: the system temp directory)."
+    )
     overwrite_policy: OverwritePolicy = OverwritePolicy.REJECT
     qido_default_limit: int = Field(1000, ge=1)
     qido_max_limit: int = Field(10000, ge=1)

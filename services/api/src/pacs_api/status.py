@@ -29,5 +29,7 @@ def readyz(index: IndexDep, store: StoreDep) -> JSONResponse:
             log.warning("readiness: %s unavailable: %s", name, exc)
             checks[name] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )

@@ -28,8 +28,11 @@ def delete_series(scope: SeriesScope, index: IndexDep, store: StoreDep) -> Respo
     return _delete(scope, index, store)
 
 
-@router.delete("/studies/{study}/series/{series}/instances/{instance}", status_code=204,
-               summary="Delete an instance")
+@router.delete(
+    "/studies/{study}/series/{series}/instances/{instance}",
+    status_code=204,
+    summary="Delete an instance",
+)
 def delete_instance(scope: InstanceScope, index: IndexDep, store: StoreDep) -> Response:
     return _delete(scope, index, store)
 

@@ -163,9 +163,7 @@ async def read_parts(
     async for chunk in chunks:
         received += len(chunk)
         if received > max_body_bytes:
-            raise PayloadTooLarge(
-                f"the request body exceeds the limit of {max_body_bytes} bytes"
-            )
+            raise PayloadTooLarge(f"the request body exceeds the limit of {max_body_bytes} bytes")
         reader.feed(chunk)
         while reader.ready:
             yield reader.ready.pop(0)

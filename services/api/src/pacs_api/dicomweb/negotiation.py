@@ -37,7 +37,9 @@ def parse_accept(header: str | None) -> list[Accepted]:
 
 def _split(header: str) -> list[str]:
     """Split on commas outside quoted strings."""
-    items, current, quoted = [], [], False
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in header:
         if char == '"':
             quoted = not quoted
@@ -72,8 +74,12 @@ def dicom_transfer_syntax(header: str | None) -> str | None:
 def accepts_json(header: str | None) -> None:
     """Raise 406 unless DICOM JSON is acceptable (metadata and QIDO answers, PS3.18 §8.7.3)."""
     for accepted in parse_accept(header):
-        if accepted.media.value in ("*/*", "application/*", "application/dicom+json",
-                                    "application/json"):
+        if accepted.media.value in (
+            "*/*",
+            "application/*",
+            "application/dicom+json",
+            "application/json",
+        ):
             return
     raise NotAcceptable(
         f"cannot answer Accept: {header!r}; this resource is served as application/dicom+json"

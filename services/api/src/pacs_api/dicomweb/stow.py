@@ -44,7 +44,7 @@ STOW_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The request body cannot be read (broken multipart); nothing stored."},
     409: {"description": "No instance was stored (FailedSOPSequence says why)."},
     413: {"description": "The body is larger than the configured limit; nothing stored."},
-    415: {"description": "Not multipart/related; type=\"application/dicom\"."},
+    415: {"description": 'Not multipart/related; type="application/dicom".'},
     503: {"description": "The object store or index is unavailable; nothing stored."},
 }
 
@@ -56,9 +56,7 @@ async def store_instances(
     return await _stow(request, index, store, settings, base, None)
 
 
-@router.post(
-    "/studies/{study}", responses=STOW_RESPONSES, summary="Store instances of one study"
-)
+@router.post("/studies/{study}", responses=STOW_RESPONSES, summary="Store instances of one study")
 async def store_study_instances(
     study: str,
     request: Request,
@@ -79,7 +77,7 @@ def _check_request(request: Request, max_body: int) -> str:
     content_type = MediaType.parse(request.headers.get("content-type", ""))
     if content_type.value != "multipart/related":
         raise UnsupportedMediaType(
-            f"STOW-RS takes multipart/related; type=\"{DICOM}\", not "
+            f'STOW-RS takes multipart/related; type="{DICOM}", not '
             f"{content_type.value or 'a body without Content-Type'} (PS3.18 §10.5.1.2)"
         )
     part_type = content_type.params.get("type", DICOM).lower()
@@ -146,23 +144,29 @@ def _response(results: list[InstanceResult], base: str, study: str | None) -> JS
     if len(studies) == 1:
         body |= element("RetrieveURL", f"{base}/studies/{studies.pop()}")
     if stored:
-        body |= element("ReferencedSOPSequence", *[
-            element("ReferencedSOPClassUID", r.sop_class_uid)
-            | element("ReferencedSOPInstanceUID", r.sop_instance_uid)
-            | element(
-                "RetrieveURL",
-                f"{base}/studies/{r.study_uid}/series/{r.series_uid}/instances/{r.sop_instance_uid}",
-            )
-            for r in stored
-        ])
+        body |= element(
+            "ReferencedSOPSequence",
+            *[
+                element("ReferencedSOPClassUID", r.sop_class_uid)
+                | element("ReferencedSOPInstanceUID", r.sop_instance_uid)
+                | element(
+                    "RetrieveURL",
+                    f"{base}/studies/{r.study_uid}/series/{r.series_uid}/instances/{r.sop_instance_uid}",
+                )
+                for r in stored
+            ],
+        )
     if failed:
-        body |= element("FailedSOPSequence", *[
-            element("ReferencedSOPClassUID", r.sop_class_uid or None)
-            | element("ReferencedSOPInstanceUID", r.sop_instance_uid or None)
-            | element("FailureReason", r.failure)
-            | element("ErrorComment", r.reason)
-            for r in failed
-        ])
+        body |= element(
+            "FailedSOPSequence",
+            *[
+                element("ReferencedSOPClassUID", r.sop_class_uid or None)
+                | element("ReferencedSOPInstanceUID", r.sop_instance_uid or None)
+                | element("FailureReason", r.failure)
+                | element("ErrorComment", r.reason)
+                for r in failed
+            ],
+        )
     status = 200 if not failed else 202 if stored else 409
     headers = {}
     if failed:

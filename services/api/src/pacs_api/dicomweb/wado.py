@@ -32,45 +32,56 @@ DICOM_JSON = "application/dicom+json"
 
 
 @router.get("/studies/{study}", summary="Retrieve a study's instances (PS3.18 §10.4)")
-def retrieve_study(scope: StudyScope, request: Request, index: IndexDep, store: StoreDep,
-                   base: BaseUrlDep) -> StreamingResponse:
+def retrieve_study(
+    scope: StudyScope, request: Request, index: IndexDep, store: StoreDep, base: BaseUrlDep
+) -> StreamingResponse:
     return _retrieve(scope, request, index, store, base)
 
 
 @router.get("/studies/{study}/series/{series}", summary="Retrieve a series' instances")
-def retrieve_series(scope: SeriesScope, request: Request, index: IndexDep, store: StoreDep,
-                    base: BaseUrlDep) -> StreamingResponse:
+def retrieve_series(
+    scope: SeriesScope, request: Request, index: IndexDep, store: StoreDep, base: BaseUrlDep
+) -> StreamingResponse:
     return _retrieve(scope, request, index, store, base)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}",
-            summary="Retrieve one instance")
-def retrieve_instance(scope: InstanceScope, request: Request, index: IndexDep,
-                      store: StoreDep, base: BaseUrlDep) -> StreamingResponse:
+@router.get(
+    "/studies/{study}/series/{series}/instances/{instance}", summary="Retrieve one instance"
+)
+def retrieve_instance(
+    scope: InstanceScope, request: Request, index: IndexDep, store: StoreDep, base: BaseUrlDep
+) -> StreamingResponse:
     return _retrieve(scope, request, index, store, base)
 
 
 @router.get("/studies/{study}/metadata", summary="A study's metadata (PS3.18 §10.4.1.1.2)")
-def study_metadata(scope: StudyScope, request: Request, index: IndexDep,
-                   base: BaseUrlDep) -> Response:
+def study_metadata(
+    scope: StudyScope, request: Request, index: IndexDep, base: BaseUrlDep
+) -> Response:
     return _metadata(scope, request, index, base)
 
 
 @router.get("/studies/{study}/series/{series}/metadata", summary="A series' metadata")
-def series_metadata(scope: SeriesScope, request: Request, index: IndexDep,
-                    base: BaseUrlDep) -> Response:
+def series_metadata(
+    scope: SeriesScope, request: Request, index: IndexDep, base: BaseUrlDep
+) -> Response:
     return _metadata(scope, request, index, base)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/metadata",
-            summary="An instance's metadata")
-def instance_metadata(scope: InstanceScope, request: Request, index: IndexDep,
-                      base: BaseUrlDep) -> Response:
+@router.get(
+    "/studies/{study}/series/{series}/instances/{instance}/metadata",
+    summary="An instance's metadata",
+)
+def instance_metadata(
+    scope: InstanceScope, request: Request, index: IndexDep, base: BaseUrlDep
+) -> Response:
     return _metadata(scope, request, index, base)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag}",
-            summary="One bulk data element (PS3.18 §10.4.1.1.5)")
+@router.get(
+    "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag}",
+    summary="One bulk data element (PS3.18 §10.4.1.1.5)",
+)
 def bulkdata(scope: InstanceScope, tag: str, index: IndexDep, store: StoreDep) -> Response:
     stored = _instances(index, scope)[0]
     extent = stored.bulk.get(tag.upper())
@@ -81,7 +92,8 @@ def bulkdata(scope: InstanceScope, tag: str, index: IndexDep, store: StoreDep) -
     boundary = uuid.uuid4().hex
     body = (
         f"--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
-        + data + f"\r\n--{boundary}--\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
     )
     return Response(
         body,
@@ -96,8 +108,9 @@ def _instances(index: Index, scope: Scope) -> list[StoredInstance]:
     return found
 
 
-def _retrieve(scope: Scope, request: Request, index: Index, store: ObjectStore,
-              base: str) -> StreamingResponse:
+def _retrieve(
+    scope: Scope, request: Request, index: Index, store: ObjectStore, base: str
+) -> StreamingResponse:
     wanted = dicom_transfer_syntax(request.headers.get("accept"))
     instances = _instances(index, scope)
     if wanted not in (None, "*"):
@@ -116,11 +129,18 @@ def _retrieve(scope: Scope, request: Request, index: Index, store: ObjectStore,
     )
 
 
-def _multipart(instances: list[StoredInstance], first: Iterator[bytes], store: ObjectStore,
-               base: str, boundary: str) -> Iterator[bytes]:
+def _multipart(
+    instances: list[StoredInstance],
+    first: Iterator[bytes],
+    store: ObjectStore,
+    base: str,
+    boundary: str,
+) -> Iterator[bytes]:
     for position, item in enumerate(instances):
-        location = (f"{base}/studies/{item.study_uid}/series/{item.series_uid}"
-                    f"/instances/{item.sop_instance_uid}")
+        location = (
+            f"{base}/studies/{item.study_uid}/series/{item.series_uid}"
+            f"/instances/{item.sop_instance_uid}"
+        )
         yield (
             f"--{boundary}\r\n"
             f"Content-Type: application/dicom; transfer-syntax={item.transfer_syntax_uid}\r\n"

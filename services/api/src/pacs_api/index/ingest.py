@@ -17,7 +17,7 @@ from pacs_common.dicomjson import first_value, tag_key
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from pacs_api.index.models import Instance, Patient, Series, Study
 
@@ -70,12 +70,19 @@ def _int(metadata: dict[str, Any], keyword: str) -> int | None:
         return None
 
 
-def _insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any],
-                   conflict: list[str], where: Any = None) -> None:
+def _insert_ignore(
+    session: Session,
+    model: type[SQLModel],
+    values: dict[str, Any],
+    conflict: list[str],
+    where: Any = None,
+) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(
-        index_elements=conflict, index_where=where
+    statement = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict, index_where=where)
     )
     session.execute(statement)
 
@@ -84,25 +91,30 @@ def _patient_pk(session: Session, md: dict[str, Any]) -> int:
     patient_id = _text(md, "PatientID")
     issuer = _text(md, "IssuerOfPatientID")
     name = _text(md, "PatientName")
-    values = dict(
-        patient_id=patient_id,
-        issuer_of_patient_id=issuer,
-        patient_name=name,
-        patient_name_norm=name.upper(),
-        patient_birth_date=_text(md, "PatientBirthDate"),
-        patient_sex=_text(md, "PatientSex"),
-    )
+    values: dict[str, Any] = {
+        "patient_id": patient_id,
+        "issuer_of_patient_id": issuer,
+        "patient_name": name,
+        "patient_name_norm": name.upper(),
+        "patient_birth_date": _text(md, "PatientBirthDate"),
+        "patient_sex": _text(md, "PatientSex"),
+    }
     if not patient_id:  # never merge patients that have no identifier
         patient = Patient(**values)
         session.add(patient)
         session.flush()
         assert patient.pk is not None
         return patient.pk
-    _insert_ignore(session, Patient, values, ["patient_id", "issuer_of_patient_id"],
-                   Patient.patient_id != "")  # type: ignore[arg-type]
+    _insert_ignore(
+        session,
+        Patient,
+        values,
+        ["patient_id", "issuer_of_patient_id"],
+        col(Patient.patient_id) != "",
+    )
     pk = session.execute(
-        select(Patient.pk).where(
-            Patient.patient_id == patient_id, Patient.issuer_of_patient_id == issuer
+        select(col(Patient.pk)).where(
+            col(Patient.patient_id) == patient_id, col(Patient.issuer_of_patient_id) == issuer
         )
     ).scalar_one()
     return int(pk)
@@ -110,7 +122,7 @@ def _patient_pk(session: Session, md: dict[str, Any]) -> int:
 
 def _study_pk(session: Session, record: InstanceRecord) -> int:
     existing = session.execute(
-        select(Study.pk).where(Study.study_instance_uid == record.study_uid)
+        select(col(Study.pk)).where(col(Study.study_instance_uid) == record.study_uid)
     ).scalar_one_or_none()
     if existing is not None:
         return int(existing)
@@ -119,30 +131,30 @@ def _study_pk(session: Session, record: InstanceRecord) -> int:
     _insert_ignore(
         session,
         Study,
-        dict(
-            study_instance_uid=record.study_uid,
-            patient_fk=_patient_pk(session, md),
-            study_date=_text(md, "StudyDate"),
-            study_time=_text(md, "StudyTime"),
-            accession_number=_text(md, "AccessionNumber"),
-            study_id=_text(md, "StudyID"),
-            study_description=_text(md, "StudyDescription"),
-            referring_physician_name=referring,
-            referring_physician_name_norm=referring.upper(),
-            timezone_offset_from_utc=_text(md, "TimezoneOffsetFromUTC"),
-            specific_character_set=_multi(md, "SpecificCharacterSet"),
-        ),
+        {
+            "study_instance_uid": record.study_uid,
+            "patient_fk": _patient_pk(session, md),
+            "study_date": _text(md, "StudyDate"),
+            "study_time": _text(md, "StudyTime"),
+            "accession_number": _text(md, "AccessionNumber"),
+            "study_id": _text(md, "StudyID"),
+            "study_description": _text(md, "StudyDescription"),
+            "referring_physician_name": referring,
+            "referring_physician_name_norm": referring.upper(),
+            "timezone_offset_from_utc": _text(md, "TimezoneOffsetFromUTC"),
+            "specific_character_set": _multi(md, "SpecificCharacterSet"),
+        },
         ["study_instance_uid"],
     )
     pk = session.execute(
-        select(Study.pk).where(Study.study_instance_uid == record.study_uid)
+        select(col(Study.pk)).where(col(Study.study_instance_uid) == record.study_uid)
     ).scalar_one()
     return int(pk)
 
 
 def _series_pk(session: Session, record: InstanceRecord, study_pk: int) -> int:
     existing = session.execute(
-        select(Series.pk).where(Series.series_instance_uid == record.series_uid)
+        select(col(Series.pk)).where(col(Series.series_instance_uid) == record.series_uid)
     ).scalar_one_or_none()
     if existing is not None:
         return int(existing)
@@ -150,48 +162,48 @@ def _series_pk(session: Session, record: InstanceRecord, study_pk: int) -> int:
     _insert_ignore(
         session,
         Series,
-        dict(
-            series_instance_uid=record.series_uid,
-            study_fk=study_pk,
-            modality=_text(md, "Modality"),
-            series_number=_int(md, "SeriesNumber"),
-            series_description=_text(md, "SeriesDescription"),
-            performed_procedure_step_start_date=_text(md, "PerformedProcedureStepStartDate"),
-            performed_procedure_step_start_time=_text(md, "PerformedProcedureStepStartTime"),
-            body_part_examined=_text(md, "BodyPartExamined"),
-        ),
+        {
+            "series_instance_uid": record.series_uid,
+            "study_fk": study_pk,
+            "modality": _text(md, "Modality"),
+            "series_number": _int(md, "SeriesNumber"),
+            "series_description": _text(md, "SeriesDescription"),
+            "performed_procedure_step_start_date": _text(md, "PerformedProcedureStepStartDate"),
+            "performed_procedure_step_start_time": _text(md, "PerformedProcedureStepStartTime"),
+            "body_part_examined": _text(md, "BodyPartExamined"),
+        },
         ["series_instance_uid"],
     )
     pk = session.execute(
-        select(Series.pk).where(Series.series_instance_uid == record.series_uid)
+        select(col(Series.pk)).where(col(Series.series_instance_uid) == record.series_uid)
     ).scalar_one()
     return int(pk)
 
 
 def _instance_values(record: InstanceRecord, series_pk: int) -> dict[str, Any]:
     md = record.metadata
-    return dict(
-        series_fk=series_pk,
-        sop_class_uid=record.sop_class_uid,
-        instance_number=_int(md, "InstanceNumber"),
-        rows=_int(md, "Rows"),
-        columns=_int(md, "Columns"),
-        bits_allocated=_int(md, "BitsAllocated"),
-        number_of_frames=_int(md, "NumberOfFrames"),
-        transfer_syntax_uid=record.transfer_syntax_uid,
-        object_key=record.object_key,
-        size=record.size,
-        sha256=record.sha256,
-        metadata_json=record.metadata_text,
-        bulk_data_json=json.dumps(record.bulk, separators=(",", ":")),
-    )
+    return {
+        "series_fk": series_pk,
+        "sop_class_uid": record.sop_class_uid,
+        "instance_number": _int(md, "InstanceNumber"),
+        "rows": _int(md, "Rows"),
+        "columns": _int(md, "Columns"),
+        "bits_allocated": _int(md, "BitsAllocated"),
+        "number_of_frames": _int(md, "NumberOfFrames"),
+        "transfer_syntax_uid": record.transfer_syntax_uid,
+        "object_key": record.object_key,
+        "size": record.size,
+        "sha256": record.sha256,
+        "metadata_json": record.metadata_text,
+        "bulk_data_json": json.dumps(record.bulk, separators=(",", ":")),
+    }
 
 
 def register(session: Session, record: InstanceRecord, *, overwrite: bool) -> RegisterResult:
     """Index one stored object; the caller commits. Races end in :class:`IntegrityError`,
     which the caller answers by retrying in a new transaction."""
     existing = session.execute(
-        select(Instance).where(Instance.sop_instance_uid == record.sop_instance_uid)
+        select(Instance).where(col(Instance.sop_instance_uid) == record.sop_instance_uid)
     ).scalar_one_or_none()
     if existing is not None:
         if existing.sha256 == record.sha256 and existing.size == record.size:
@@ -207,8 +219,9 @@ def register(session: Session, record: InstanceRecord, *, overwrite: bool) -> Re
         return RegisterResult(Outcome.REPLACED, old_key if old_key != record.object_key else None)
     study_pk = _study_pk(session, record)
     series_pk = _series_pk(session, record, study_pk)
-    session.add(Instance(sop_instance_uid=record.sop_instance_uid,
-                         **_instance_values(record, series_pk)))
+    session.add(
+        Instance(sop_instance_uid=record.sop_instance_uid, **_instance_values(record, series_pk))
+    )
     session.flush()
     return RegisterResult(Outcome.CREATED)
 

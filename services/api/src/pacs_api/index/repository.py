@@ -10,15 +10,18 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVarTuple
 
-from sqlalchemy import Engine, delete, exists, select, text
+from sqlalchemy import Engine, Select, delete, exists, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from pacs_api.index.db import WRITE_OPTION
 from pacs_api.index.ingest import InstanceRecord, RegisterResult, register
 from pacs_api.index.models import Instance, Patient, Series, Study
 from pacs_api.index.search import QidoQuery, QidoResult, run_search
+
+_Row = TypeVarTuple("_Row")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,9 @@ class Index:
             rows = self._stored(session, select_scope=None, sop=sop_instance_uid)
             return rows[0] if rows else None
 
-    def register(self, records: Sequence[InstanceRecord], *, overwrite: bool) -> list[RegisterResult]:
+    def register(
+        self, records: Sequence[InstanceRecord], *, overwrite: bool
+    ) -> list[RegisterResult]:
         """Index stored objects in one transaction; on a race with another writer, one by one.
 
         Every result is committed when this returns.
@@ -91,13 +96,14 @@ class Index:
         """Remove an instance row if it still holds these bytes (undo of a failed request)."""
         with self.session(write=True) as session:
             row = session.execute(
-                select(Instance.pk, Instance.series_fk).where(
-                    Instance.sop_instance_uid == sop_instance_uid, Instance.sha256 == sha256
+                select(col(Instance.pk), col(Instance.series_fk)).where(
+                    col(Instance.sop_instance_uid) == sop_instance_uid,
+                    col(Instance.sha256) == sha256,
                 )
             ).first()
             if row is None:
                 return False
-            session.execute(delete(Instance).where(Instance.pk == row[0]))
+            session.execute(delete(Instance).where(col(Instance.pk) == row[0]))
             _prune(session, {row[1]})
             session.commit()
             return True
@@ -112,12 +118,15 @@ class Index:
         """Each instance's precomputed DICOM JSON text (PS3.18 §10.4.1.1.2), in order."""
         with self.session() as session:
             statement = (
-                select(Instance.metadata_json)
-                .join(Series, Instance.series_fk == Series.pk)
-                .join(Study, Series.study_fk == Study.pk)
+                select(col(Instance.metadata_json))
+                .join(Series, col(Instance.series_fk) == col(Series.pk))
+                .join(Study, col(Series.study_fk) == col(Study.pk))
             )
             statement = _where_scope(statement, scope).order_by(
-                Series.series_number, Series.pk, Instance.instance_number, Instance.pk
+                col(Series.series_number),
+                col(Series.pk),
+                col(Instance.instance_number),
+                col(Instance.pk),
             )
             return list(session.execute(statement).scalars())
 
@@ -127,14 +136,14 @@ class Index:
         the object keys that no row references any more, for the caller to delete."""
         with self.session(write=True) as session:
             keyed = _where_scope(
-                select(Instance.pk, Instance.object_key, Instance.series_fk)
-                .join(Series, Instance.series_fk == Series.pk)
-                .join(Study, Series.study_fk == Study.pk),
+                select(col(Instance.pk), col(Instance.object_key), col(Instance.series_fk))
+                .join(Series, col(Instance.series_fk) == col(Series.pk))
+                .join(Study, col(Series.study_fk) == col(Study.pk)),
                 scope,
             )
             rows = session.execute(keyed).all()
             if rows:
-                session.execute(delete(Instance).where(Instance.pk.in_([r[0] for r in rows])))  # type: ignore[union-attr]
+                session.execute(delete(Instance).where(col(Instance.pk).in_([r[0] for r in rows])))
             _prune(session, {r[2] for r in rows})
             session.commit()
             return [r[1] for r in rows]
@@ -142,9 +151,9 @@ class Index:
     def exists(self, scope: Scope) -> bool:
         with self.session() as session:
             statement = _where_scope(
-                select(Instance.pk)
-                .join(Series, Instance.series_fk == Series.pk)
-                .join(Study, Series.study_fk == Study.pk),
+                select(col(Instance.pk))
+                .join(Series, col(Instance.series_fk) == col(Series.pk))
+                .join(Study, col(Series.study_fk) == col(Study.pk)),
                 scope,
             ).limit(1)
             return session.execute(statement).first() is not None
@@ -161,34 +170,51 @@ class Index:
     ) -> list[StoredInstance]:
         statement = (
             select(
-                Study.study_instance_uid, Series.series_instance_uid, Instance.sop_instance_uid,
-                Instance.sop_class_uid, Instance.transfer_syntax_uid, Instance.object_key,
-                Instance.size, Instance.sha256, Instance.bulk_data_json,
+                col(Study.study_instance_uid),
+                col(Series.series_instance_uid),
+                col(Instance.sop_instance_uid),
+                col(Instance.sop_class_uid),
+                col(Instance.transfer_syntax_uid),
+                col(Instance.object_key),
+                col(Instance.size),
+                col(Instance.sha256),
+                col(Instance.bulk_data_json),
             )
-            .join(Series, Instance.series_fk == Series.pk)
-            .join(Study, Series.study_fk == Study.pk)
+            .join(Series, col(Instance.series_fk) == col(Series.pk))
+            .join(Study, col(Series.study_fk) == col(Study.pk))
         )
         if select_scope is not None:
             statement = _where_scope(statement, select_scope)
         if sop is not None:
-            statement = statement.where(Instance.sop_instance_uid == sop)
+            statement = statement.where(col(Instance.sop_instance_uid) == sop)
         statement = statement.order_by(
-            Series.series_number, Series.pk, Instance.instance_number, Instance.pk
+            col(Series.series_number),
+            col(Series.pk),
+            col(Instance.instance_number),
+            col(Instance.pk),
         )
         return [
             StoredInstance(
-                *row[:8], bulk={k: (v[0], v[1]) for k, v in json.loads(row[8]).items()}
+                study_uid=row[0],
+                series_uid=row[1],
+                sop_instance_uid=row[2],
+                sop_class_uid=row[3],
+                transfer_syntax_uid=row[4],
+                object_key=row[5],
+                size=row[6],
+                sha256=row[7],
+                bulk={k: (v[0], v[1]) for k, v in json.loads(row[8]).items()},
             )
             for row in session.execute(statement).all()
         ]
 
 
-def _where_scope(statement, scope: Scope):  # type: ignore[no-untyped-def]
-    statement = statement.where(Study.study_instance_uid == scope.study_uid)
+def _where_scope(statement: Select[*_Row], scope: Scope) -> Select[*_Row]:
+    statement = statement.where(col(Study.study_instance_uid) == scope.study_uid)
     if scope.series_uid is not None:
-        statement = statement.where(Series.series_instance_uid == scope.series_uid)
+        statement = statement.where(col(Series.series_instance_uid) == scope.series_uid)
     if scope.sop_instance_uid is not None:
-        statement = statement.where(Instance.sop_instance_uid == scope.sop_instance_uid)
+        statement = statement.where(col(Instance.sop_instance_uid) == scope.sop_instance_uid)
     return statement
 
 
@@ -198,26 +224,28 @@ def _prune(session: Session, series_pks: set[int]) -> None:
     if not series_pks:
         return
     study_pks = set(
-        session.execute(select(Series.study_fk).where(Series.pk.in_(series_pks))).scalars()  # type: ignore[union-attr]
+        session.execute(
+            select(col(Series.study_fk)).where(col(Series.pk).in_(series_pks))
+        ).scalars()
     )
     patient_pks = set(
-        session.execute(select(Study.patient_fk).where(Study.pk.in_(study_pks))).scalars()  # type: ignore[union-attr]
+        session.execute(select(col(Study.patient_fk)).where(col(Study.pk).in_(study_pks))).scalars()
     )
     session.execute(
         delete(Series).where(
-            Series.pk.in_(series_pks),  # type: ignore[union-attr]
-            ~exists().where(Instance.series_fk == Series.pk),
+            col(Series.pk).in_(series_pks),
+            ~exists().where(col(Instance.series_fk) == col(Series.pk)),
         )
     )
     session.execute(
         delete(Study).where(
-            Study.pk.in_(study_pks),  # type: ignore[union-attr]
-            ~exists().where(Series.study_fk == Study.pk),
+            col(Study.pk).in_(study_pks),
+            ~exists().where(col(Series.study_fk) == col(Study.pk)),
         )
     )
     session.execute(
         delete(Patient).where(
-            Patient.pk.in_(patient_pks),  # type: ignore[union-attr]
-            ~exists().where(Study.patient_fk == Patient.pk),
+            col(Patient.pk).in_(patient_pks),
+            ~exists().where(col(Study.patient_fk) == col(Patient.pk)),
         )
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from pacs_common import statuses
 from pacs_common.uids import InvalidUIDError, validate_uid
@@ -26,7 +26,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import data_element_generator
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 #: Marks a BulkDataURI in stored metadata; replaced by the service root when it is served.
@@ -61,9 +61,7 @@ class ParsedInstance:
         return json.dumps(self.metadata, separators=(",", ":"), ensure_ascii=False)
 
 
-def read_instance(
-    file: IO[bytes], size: int, *, bulk_threshold: int = 1024
-) -> ParsedInstance:
+def read_instance(file: IO[bytes], size: int, *, bulk_threshold: int = 1024) -> ParsedInstance:
     """Read and check one Part 10 object from *file* (positioned at its start)."""
     try:
         ds = dcmread(file, stop_before_pixels=True, defer_size=max(bulk_threshold, 256))
@@ -162,12 +160,14 @@ def _pixel_data(file: IO[bytes], ds: Dataset, ts: str, size: int) -> _PixelData 
     implicit = ts == "1.2.840.10008.1.2"
     little = ts != "1.2.840.10008.1.2.2"
     try:
-        raw = next(data_element_generator(file, implicit, little, defer_size=0), None)
+        raw = next(
+            data_element_generator(cast(BinaryIO, file), implicit, little, defer_size=0), None
+        )
     except Exception as exc:  # noqa: BLE001 - corrupt element encoding
         raise InvalidInstance(
             statuses.CANNOT_UNDERSTAND, f"the Pixel Data element cannot be read: {exc}"
         ) from None
-    if raw is None or raw.tag not in PIXEL_DATA_TAGS:
+    if not isinstance(raw, RawDataElement) or raw.tag not in PIXEL_DATA_TAGS:
         return None
     if not raw.length == UNDEFINED_LENGTH and raw.value_tell + raw.length > size:
         raise InvalidInstance(
@@ -229,7 +229,7 @@ def _dictionary_vr(tag: int) -> str:
         return "UN"
 
 
-def _element_json(ds: Dataset, tag: int) -> dict[str, Any]:
+def _element_json(ds: Dataset, tag: BaseTag) -> dict[str, Any]:
     try:
         elem: DataElement = ds[tag]
         result: dict[str, Any] = elem.to_json_dict(None, 2**62)

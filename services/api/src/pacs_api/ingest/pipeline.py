@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, BinaryIO, cast
 
 from pacs_common import statuses
 
@@ -117,7 +117,7 @@ class Ingest:
             self._conflict(result)
             return
         stream.seek(0)
-        self.store.put(key, stream, size)
+        self.store.put(key, cast(BinaryIO, stream), size)
         self._pending.append(_Pending(result, record, wrote=True))
         if len(self._pending) >= BATCH:
             self.flush()

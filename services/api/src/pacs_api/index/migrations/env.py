@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
-
 from pacs_api.index import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from sqlmodel import SQLModel
 
 connection = context.config.attributes["connection"]
 context.configure(

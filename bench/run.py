@@ -1,0 +1,223 @@
+"""``make bench``: the DICOMweb core measured on a generated CT series, on both deployments.
+
+For each deployment (SQLite + filesystem store, PostgreSQL + SeaweedFS S3) the API runs in its
+own process (uvicorn, one worker) and this script is the client. It prints:
+
+- STOW-RS instances/s and MB/s, one instance per request and batches of 50;
+- QIDO-RS median / p95 latency for the study queries viewers and EHRs send;
+- WADO-RS whole-series retrieve MB/s;
+- series ``/metadata`` median / p95 latency.
+
+Figures are medians of several runs, printed with the machine's load average: the machines are
+shared and noisy, so compare figures from one run, not across runs. Targets from the foundation
+issue are printed beside the figures; nothing here fails on a figure.
+
+    uv run python bench/run.py [--slices 200] [--size 512] [--deployments sqlite-fs,postgresql-s3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+from pacs_common.media import encode_multipart_related
+from pacs_common.synthetic import iter_ct_series, to_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import postgres  # noqa: E402
+from tests.support.seaweedfs import SeaweedFS  # noqa: E402
+from tests.support.server import free_port  # noqa: E402
+
+
+@contextmanager
+def api_process(env: dict[str, str]) -> Iterator[str]:
+    """The API in its own process on a free port; yields the DICOMweb root."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "pacs_api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    process = subprocess.Popen(command, env={**os.environ, **env})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the API did not become ready")
+            time.sleep(0.1)
+        yield f"{url}/dicom-web"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def deployment(name: str, workdir: Path) -> Iterator[dict[str, str]]:
+    """PACS_API_* settings for a deployment, with its servers started."""
+    with ExitStack() as stack:
+        if name == "sqlite-fs":
+            yield {
+                "PACS_API_DATABASE_URL": f"sqlite:///{workdir / 'index.sqlite3'}",
+                "PACS_API_STORE_URL": f"file://{workdir / 'objects'}",
+            }
+            return
+        seaweed = stack.enter_context(SeaweedFS(workdir / "seaweedfs"))
+        database = stack.enter_context(postgres.temporary_database(postgres.ensure_server()))
+        yield {
+            "PACS_API_DATABASE_URL": database,
+            "PACS_API_STORE_URL": seaweed.store_url("bench"),
+            "PACS_API_S3_ACCESS_KEY": seaweed.access_key,
+            "PACS_API_S3_SECRET_KEY": seaweed.secret_key,
+        }
+
+
+def stow(http: httpx.Client, url: str, parts: list[bytes]) -> None:
+    body, content_type = encode_multipart_related(parts)
+    response = http.post(
+        f"{url}/studies", content=b"".join(body), headers={"Content-Type": content_type}
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"STOW answered {response.status_code}: {response.text[:300]}")
+
+
+def timed(action: Callable[[], object], runs: int) -> list[float]:
+    """Seconds per run of *action*."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f} ms"
+
+
+def bench(name: str, slices: int, size: int, runs: int) -> None:
+    print(
+        f"\n== {name}: {slices} slices of {size}x{size} CT  (load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())})"
+    )
+    batched = [
+        to_bytes(ds) for ds in iter_ct_series(slices, size, size, seed=1, patient_id="BENCH-1")
+    ]
+    single = [
+        to_bytes(ds)
+        for ds in iter_ct_series(min(slices, 50), size, size, seed=2, patient_id="BENCH-2")
+    ]
+    megabytes = sum(map(len, batched)) / 1e6
+    with (
+        tempfile.TemporaryDirectory(prefix="pacs-bench-") as tmp,
+        deployment(name, Path(tmp)) as env,
+        api_process(env) as url,
+        httpx.Client(timeout=300) as http,
+    ):
+        start = time.perf_counter()
+        for i in range(0, len(batched), 50):
+            stow(http, url, batched[i : i + 50])
+        elapsed = time.perf_counter() - start
+        print(
+            f"STOW batches of 50    {len(batched) / elapsed:8.1f} instances/s "
+            f"{megabytes / elapsed:8.1f} MB/s   (target >= 400 instances/s)"
+        )
+        start = time.perf_counter()
+        for data in single:
+            stow(http, url, [data])
+        elapsed = time.perf_counter() - start
+        print(
+            f"STOW one per request  {len(single) / elapsed:8.1f} instances/s "
+            f"{sum(map(len, single)) / 1e6 / elapsed:8.1f} MB/s"
+        )
+
+        series = http.get(f"{url}/studies", params={"PatientID": "BENCH-1"}).json()
+        study_uid = series[0]["0020000D"]["Value"][0]
+        series_uid = http.get(f"{url}/studies/{study_uid}/series").json()[0]["0020000E"]["Value"][0]
+        queries = {
+            "PatientID": {"PatientID": "BENCH-1"},
+            "PatientName prefix": {"PatientName": "PHANTOM*"},
+            "StudyDate range + CT": {"StudyDate": "20000101-20991231", "ModalitiesInStudy": "CT"},
+            "StudyInstanceUID": {"StudyInstanceUID": study_uid},
+        }
+        print("QIDO-RS study queries (median / p95, target median <= 5 ms)")
+        for label, params in queries.items():
+            times = timed(
+                lambda p=params: http.get(f"{url}/studies", params=p).raise_for_status(), runs * 10
+            )
+            print(f"  {label:22s} {ms(statistics.median(times))} {ms(p95(times))}")
+        times = timed(
+            lambda: http.get(
+                f"{url}/studies/{study_uid}/series/{series_uid}/instances", params={"limit": 100}
+            ).raise_for_status(),
+            runs * 10,
+        )
+        print(f"  {'instances of series':22s} {ms(statistics.median(times))} {ms(p95(times))}")
+
+        def retrieve() -> None:
+            with http.stream("GET", f"{url}/studies/{study_uid}/series/{series_uid}") as response:
+                response.raise_for_status()
+                for _ in response.iter_raw(1024 * 1024):
+                    pass
+
+        times = timed(retrieve, runs)
+        print(
+            f"WADO-RS series retrieve {megabytes / statistics.median(times):8.1f} MB/s "
+            f"({megabytes:.0f} MB; target >= 800 MB/s)"
+        )
+        times = timed(
+            lambda: http.get(
+                f"{url}/studies/{study_uid}/series/{series_uid}/metadata"
+            ).raise_for_status(),
+            runs * 5,
+        )
+        print(
+            f"series /metadata      {ms(statistics.median(times))} {ms(p95(times))} "
+            f"(median / p95; target <= 30 ms)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=200)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--deployments", default="sqlite-fs,postgresql-s3")
+    args = parser.parse_args()
+    print(f"pacs-cloud bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    for name in args.deployments.split(","):
+        bench(name.strip(), args.slices, args.size, args.runs)
+
+
+if __name__ == "__main__":
+    main()
