@@ -10,6 +10,7 @@ from io import BytesIO
 import httpx
 import pydicom
 from pacs_api.settings import Settings
+from pacs_common.media import multipart_related_type
 from pacs_common.synthetic import iter_ct_series
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -56,9 +57,7 @@ def test_stow_large_body_memory_bounded(settings: Settings) -> None:
             response = http.post(
                 f"{url}/studies",
                 content=body,
-                headers={
-                    "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'
-                },
+                headers={"Content-Type": multipart_related_type("application/dicom", boundary)},
             )
             _, peak = tracemalloc.get_traced_memory()
         finally:
