@@ -39,11 +39,18 @@ app = typer.Typer(
 )
 
 
+_SECRET_SETTINGS = frozenset({"s3_access_key", "s3_secret_key"})
+
+
 def _settings() -> Settings:
+    """The validated settings; invalid ones end the command, naming each variable at fault."""
     try:
         return Settings()
     except ValidationError as exc:
-        typer.echo(f"invalid PACS_API_* configuration:\n{exc}", err=True)
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"])
+            shown = "" if name in _SECRET_SETTINGS else f" (got {error.get('input')!r})"
+            typer.echo(f"PACS_API_{name.upper()}: {error['msg']}{shown}", err=True)
         raise typer.Exit(2) from exc
 
 
@@ -53,7 +60,8 @@ def serve(
         str | None, typer.Option(help="Address to bind (default: PACS_API_HOST, 127.0.0.1).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port to bind (default: PACS_API_PORT, 8080).", min=1)
+        int | None,
+        typer.Option(help="Port to bind (default: PACS_API_PORT, 8080).", min=1, max=65535),
     ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Install what the tests need on a Debian 12 machine, idempotently; fast when all is present.
+#
+#   scripts/install-test-deps.sh                 uv, Python deps, Debian packages, PostgreSQL
+#   scripts/install-test-deps.sh --python-only   uv and the Python deps only (make run, lint, ...)
+#
+# - uv: taken from PATH, else installed from PyPI into .tools/uv (a venv of its own, so the
+#   system Python is never modified); Python dependencies: `uv sync --frozen` from uv.lock.
+# - Debian packages (as root): postgresql, dicom3tools; `apt-get update` only when one is missing.
+# - PostgreSQL on 127.0.0.1:5432 with the `postgres` role reachable without a password: an
+#   already running server is used as it is; an installed but stopped cluster is started; trust
+#   authentication for 127.0.0.1/::1 is set only in a cluster this script installed itself.
+#   With PACS_TEST_POSTGRES_URL set, the tests use that server and no local one is set up.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+UV_VERSION="0.13.9"
+APT_PACKAGES=(dicom3tools)  # and postgresql, unless PACS_TEST_POSTGRES_URL names a server
+PG_HOST=127.0.0.1
+PG_PORT=5432
+HBA_MARKER="# pacs-cloud: trust on loopback (scripts/install-test-deps.sh)"
+
+export DEBIAN_FRONTEND=noninteractive
+# Only PyPI is reachable from CI: never let uv try to download a Python build.
+export UV_PYTHON_DOWNLOADS=never
+
+python_only=false
+case "${1:-}" in
+  --python-only) python_only=true ;;
+  "") ;;
+  *) echo "usage: $0 [--python-only]" >&2; exit 2 ;;
+esac
+
+log() { printf 'install-test-deps: %s\n' "$*" >&2; }
+
+need_root() {
+  if [[ ${EUID} -ne 0 ]]; then
+    log "must run as root to $1"
+    exit 1
+  fi
+}
+
+find_uv() {
+  if command -v uv >/dev/null 2>&1; then
+    command -v uv
+  elif [[ -x "${ROOT}/.tools/uv/bin/uv" ]]; then
+    echo "${ROOT}/.tools/uv/bin/uv"
+  else
+    return 1
+  fi
+}
+
+install_uv() {
+  log "installing uv ${UV_VERSION} into .tools/uv"
+  if ! python3 -m venv "${ROOT}/.tools/uv"; then
+    log "python3 -m venv failed (on Debian's own Python: apt-get install python3-venv)"
+    exit 1
+  fi
+  "${ROOT}/.tools/uv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "uv==${UV_VERSION}"
+}
+
+python_deps() {
+  local uv
+  uv="$(find_uv)" || { install_uv; uv="$(find_uv)"; }
+  (cd "${ROOT}" && "${uv}" sync --frozen --quiet)
+}
+
+apt_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null || true)" != "install ok installed" ]]
+    then
+      missing+=("${pkg}")
+    fi
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    need_root "install ${missing[*]}"
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+      postgres_installed_here=true
+    fi
+  fi
+}
+
+pg_ready() { pg_isready -q -h "${PG_HOST}" -p "${PG_PORT}" -t 2; }
+
+trust_loopback() {
+  # Only for a cluster installed by this script: Debian's default asks for a password on TCP.
+  local hba="$1"
+  grep -qxF "${HBA_MARKER}" "${hba}" && return 0
+  log "setting trust authentication for 127.0.0.1 and ::1 in ${hba}"
+  local tmp
+  tmp="$(mktemp)"
+  {
+    echo "${HBA_MARKER}"
+    echo "host    all    all    127.0.0.1/32    trust"
+    echo "host    all    all    ::1/128         trust"
+    cat "${hba}"
+  } >"${tmp}"
+  cat "${tmp}" >"${hba}"
+  rm -f "${tmp}"
+}
+
+postgres_server() {
+  local conf version
+  if [[ "${postgres_installed_here}" == true ]]; then
+    # The package's post-install may have started the new cluster already: set trust, reload.
+    for conf in /etc/postgresql/*/main; do
+      [[ -d "${conf}" ]] || continue
+      version="$(basename "$(dirname "${conf}")")"
+      trust_loopback "${conf}/pg_hba.conf"
+      pg_ctlcluster --skip-systemctl-redirect "${version}" main reload >/dev/null 2>&1 || true
+    done
+  fi
+  pg_ready && return 0
+  need_root "start PostgreSQL"
+  for conf in /etc/postgresql/*/main; do
+    [[ -d "${conf}" ]] || continue
+    version="$(basename "$(dirname "${conf}")")"
+    log "starting PostgreSQL ${version}/main"
+    pg_ctlcluster --skip-systemctl-redirect "${version}" main start || true
+  done
+  local _
+  for _ in $(seq 1 30); do
+    pg_ready && return 0
+    sleep 1
+  done
+  log "no PostgreSQL accepting connections on ${PG_HOST}:${PG_PORT}"
+  exit 1
+}
+
+postgres_installed_here=false
+python_deps
+if [[ "${python_only}" == false ]]; then
+  if [[ -n "${PACS_TEST_POSTGRES_URL:-}" ]]; then
+    apt_packages "${APT_PACKAGES[@]}"  # the tests use that server: no local one is needed
+  else
+    apt_packages "${APT_PACKAGES[@]}" postgresql
+    postgres_server
+  fi
+fi
