@@ -6,15 +6,12 @@ archive, inserted row by row: the two databases must give the same answers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from pacs_api.errors import BadRequest
-from pacs_api.index.db import make_engine, migrate
-from pacs_api.index.models import Instance, Patient, Series, Study
+from pacs_api.index.matching import COLUMNS
 from pacs_api.index.search import QidoQuery, QidoResult, run_search
 from pacs_common.attributes import (
     INSTANCE_RETURN,
@@ -23,198 +20,31 @@ from pacs_common.attributes import (
     Attribute,
     Level,
     attribute,
+    level_of,
 )
-from pacs_common.dicomjson import element, tag_key
-from sqlalchemy import Engine, event
+from pacs_common.dicomjson import tag_key
+from sqlalchemy import event
 from sqlmodel import Session
 
-BASE = "http://pacs.example/dicom-web"
-CT, MR, SR, CR = (
-    "1.2.840.10008.5.1.4.1.1.2",
-    "1.2.840.10008.5.1.4.1.1.4",
-    "1.2.840.10008.5.1.4.1.1.88.22",
-    "1.2.840.10008.5.1.4.1.1.1",
+from tests.support.qido_archive import (
+    BASE,
+    CR,
+    CT,
+    SR,
+    STUDY_ORDER,
+    Archive,
+    build_archive,
+    first,
+    values_of,
 )
-SOP_CLASS = {"CT": CT, "MR": MR, "SR": SR, "CR": CR}
-EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
-
-# name: (patient id, patient name, birth date, sex)
-PATIENTS = {
-    "john": ("PAT001", "Doe^John", "19700101", "M"),
-    "jane": ("PAT002", "DOE^JANE^^Dr.", "19800202", "F"),
-    "anna": ("PAT003", "van der Berg^Anna", "19900303", "F"),
-    "juergen": ("PAT004", "Müller^Jürgen", "", "M"),
-    "underscore": ("A_1", "Under^Score", "", "O"),
-    "letter": ("AB1", "Letter^Ab", "", "O"),
-}
-# name: (patient, date, time, accession, description, referring, [(modality, number, n)])
-STUDIES: dict[str, tuple[str, str, str, str, str, str, list[tuple[str, int | None, int]]]] = {
-    "chest": (
-        "john",
-        "20240115",
-        "083000",
-        "ACC001",
-        "CT CHEST",
-        "Smith^Alice",
-        [("CT", 1, 3), ("CT", 2, 2), ("SR", None, 1)],
-    ),
-    "brain": (
-        "john",
-        "20240220",
-        "141500.123",
-        "ACC002",
-        "MR BRAIN",
-        "smith^bob",
-        [("MR", 1, 2), ("CT", 2, 1)],
-    ),
-    "spine": ("jane", "20231231", "235959", "ACC003", "MR SPINE", "", [("MR", 5, 1)]),
-    "knee": ("anna", "20240220", "0900", "ACC_04", "MR KNEE", "", [("MR", 1, 1)]),
-    "undated": ("juergen", "", "", "ACC005", "XR HAND", "", [("CR", 1, 1)]),
-    "head_a": ("underscore", "20220101", "120000", "ACC006", "CT_HEAD", "", [("CT", 1, 1)]),
-    "head_b": ("letter", "20220102", "120000", "ACC007", "CTXHEAD", "", [("CT", 1, 1)]),
-}
-#: Studies newest first, undated last (PS3.18 leaves the order to us; ours is documented).
-STUDY_ORDER = ["brain", "knee", "chest", "spine", "head_b", "head_a", "undated"]
-
-
-@dataclass
-class Archive:
-    """UIDs of what the fixture inserted: study name -> UID, (study, series index) -> UID."""
-
-    engine: Engine
-    studies: dict[str, str] = field(default_factory=dict)
-    series: dict[tuple[str, int], str] = field(default_factory=dict)
-    instances: dict[tuple[str, int], list[str]] = field(default_factory=dict)
-
-    def study_names(self, result: QidoResult) -> list[str]:
-        by_uid = {uid: name for name, uid in self.studies.items()}
-        return [by_uid[first(ds, "StudyInstanceUID")] for ds in result.datasets]
-
-
-def first(dataset: Mapping[str, Any], keyword: str) -> Any:
-    values = dataset[tag_key(keyword)].get("Value")
-    return values[0] if values else None
-
-
-def values_of(dataset: Mapping[str, Any], keyword: str) -> list[Any]:
-    return list(dataset[tag_key(keyword)].get("Value", []))
-
-
-def _metadata(
-    patient: tuple[str, str, str, str],
-    study: str,
-    uids: dict[str, str],
-    modality: str,
-    protocol: str,
-    number: int | None,
-) -> str:
-    dataset: dict[str, Any] = {}
-    for item in (
-        element("SOPClassUID", SOP_CLASS[modality]),
-        element("SOPInstanceUID", uids["sop"]),
-        element("StudyInstanceUID", uids["study"]),
-        element("SeriesInstanceUID", uids["series"]),
-        element("PatientID", patient[0]),
-        element("PatientName", patient[1]),
-        element("PatientAge", "045Y"),
-        element("StudyDescription", STUDIES[study][4]),
-        element("Modality", modality),
-        element("ProtocolName", protocol),
-        element("ImageType", "ORIGINAL", "PRIMARY", "AXIAL"),
-        element("InstanceNumber", number),
-        {"00091001": {"vr": "LO", "Value": ["private"]}},
-        {"7FE00010": {"vr": "OW", "BulkDataURI": f"{BASE}/bulk/{uids['sop']}"}},
-    ):
-        dataset.update(item)
-    return json.dumps(dataset)
 
 
 @pytest.fixture
 def archive(index_url: str) -> Iterator[Archive]:
-    """Six patients, seven studies (one undated), CT/MR/SR/CR series, 16 instances."""
-    engine = make_engine(index_url)
-    migrate(engine)
-    archive = Archive(engine)
-    counter = iter(range(1, 10_000))
-    with Session(engine) as session:
-        patients: dict[str, int] = {}
-        for name, (pid, pname, birth, sex) in PATIENTS.items():
-            row = Patient(
-                patient_id=pid,
-                patient_name=pname,
-                patient_name_norm=pname.upper(),
-                patient_birth_date=birth,
-                patient_sex=sex,
-            )
-            session.add(row)
-            session.flush()
-            assert row.pk is not None
-            patients[name] = row.pk
-        for name, (who, day, time, accession, description, referring, series) in STUDIES.items():
-            study_uid = f"2.25.{next(counter)}"
-            archive.studies[name] = study_uid
-            study = Study(
-                study_instance_uid=study_uid,
-                patient_fk=patients[who],
-                study_date=day,
-                study_time=time,
-                accession_number=accession,
-                study_id=name,
-                study_description=description,
-                referring_physician_name=referring,
-                referring_physician_name_norm=referring.upper(),
-                specific_character_set="ISO_IR 192",
-            )
-            session.add(study)
-            session.flush()
-            assert study.pk is not None
-            for index, (modality, number, count) in enumerate(series):
-                series_uid = f"2.25.{next(counter)}"
-                archive.series[(name, index)] = series_uid
-                row = Series(
-                    series_instance_uid=series_uid,
-                    study_fk=study.pk,
-                    modality=modality,
-                    series_number=number,
-                    series_description=f"{name} {index}",
-                    body_part_examined="CHEST" if name == "chest" else "",
-                )
-                session.add(row)
-                session.flush()
-                assert row.pk is not None
-                # inserted last-numbered first, so key order differs from Instance Number order
-                sops = [f"2.25.{next(counter)}" for _ in range(count)]
-                archive.instances[(name, index)] = sops
-                for position in reversed(range(count)):
-                    instance_number = None if modality == "SR" else position + 1
-                    uids = {"sop": sops[position], "study": study_uid, "series": series_uid}
-                    session.add(
-                        Instance(
-                            sop_instance_uid=sops[position],
-                            series_fk=row.pk,
-                            sop_class_uid=SOP_CLASS[modality],
-                            instance_number=instance_number,
-                            rows=512,
-                            columns=512,
-                            bits_allocated=16,
-                            transfer_syntax_uid=EXPLICIT_VR_LE,
-                            object_key=f"objects/{sops[position]}",
-                            size=1000,
-                            sha256="0" * 64,
-                            metadata_json=_metadata(
-                                PATIENTS[who],
-                                name,
-                                uids,
-                                modality,
-                                f"{name} {index} protocol",
-                                instance_number,
-                            ),
-                        )
-                    )
-                    session.flush()
-        session.commit()
-    yield archive
-    engine.dispose()
+    """The QIDO test archive (tests/support/qido_archive.py) on SQLite and on PostgreSQL."""
+    built = build_archive(index_url)
+    yield built
+    built.engine.dispose()
 
 
 def search(
@@ -241,6 +71,20 @@ def keys_of(attrs: Sequence[Attribute]) -> set[str]:
     return {a.key for a in attrs}
 
 
+def test_column_table_agrees_with_attribute_levels() -> None:
+    """Each indexed attribute lives in the table of its level (PS3.4 C.3), so a key is
+    matched on the entity it belongs to."""
+    tables = {
+        Level.STUDY: {"Patient", "Study"},
+        Level.SERIES: {"Series"},
+        Level.IMAGE: {"Instance"},
+    }
+    for keyword, entry in COLUMNS.items():
+        for column in (entry.value, entry.match):
+            if column is not None:
+                assert str(column).split(".")[0] in tables[level_of(attribute(keyword))], keyword
+
+
 # -- universal and single value matching ------------------------------------------------------
 
 
@@ -259,7 +103,7 @@ def test_patient_id_single_value_is_exact_and_case_sensitive(archive: Archive) -
 
 
 def test_patient_name_single_value_is_case_insensitive(archive: Archive) -> None:
-    """PN matching may be case-insensitive; ours is (PS3.4 C.2.2.2.1, PS3.18 §10.6.1.2.3.1)."""
+    """PN matching may be case-insensitive; ours is (PS3.4 C.2.2.2.1)."""
     result = search(archive, keys={"PatientName": "doe^john"})
     assert archive.study_names(result) == ["brain", "chest"]
     assert values_of(result.datasets[0], "PatientName") == [{"Alphabetic": "Doe^John"}]
@@ -289,7 +133,7 @@ def test_patient_name_non_ascii_is_case_insensitive(archive: Archive) -> None:
 
 
 def test_referring_physician_name_wildcard_is_case_insensitive(archive: Archive) -> None:
-    """Referring Physician's Name is a PN key of table 10.6.1-5 (PS3.18 §10.6.1.2.3)."""
+    """Referring Physician's Name is a PN key of table 10.6.1-5 (PS3.18 §10.6.1)."""
     names = archive.study_names(search(archive, keys={"ReferringPhysicianName": "SMITH^*"}))
     assert names == ["brain", "chest"]
 
@@ -309,7 +153,7 @@ def test_wildcard_escapes_sql_like_metacharacters(archive: Archive) -> None:
 
 
 def test_empty_value_is_universal_and_returned(archive: Archive) -> None:
-    """A zero-length key matches everything and is returned (PS3.4 C.2.2.2.3, C.2.2.1.2)."""
+    """A zero-length key matches everything and is returned (PS3.4 C.2.2.2.3)."""
     result = search(archive, keys={"StudyDescription": ""})
     assert archive.study_names(result) == STUDY_ORDER
     assert [first(ds, "StudyDescription") for ds in result.datasets][:2] == ["MR BRAIN", "MR KNEE"]
@@ -410,7 +254,7 @@ def test_study_time_bad_value_400(archive: Archive, value: str) -> None:
 
 def test_study_date_and_time_ranges_match_independently(archive: Archive) -> None:
     """Date and time ranges apply each on its own, not as one date-time range (PS3.4
-    C.2.2.2.5.1 needs extended negotiation): 20240115-20240220 with 1000-2359 excludes the
+    C.2.2.2.5 needs extended negotiation): 20240115-20240220 with 1000-2359 excludes the
     08:30 study on the first day and keeps the 14:15 one on the last."""
     keys = {"StudyDate": "20240115-20240220", "StudyTime": "1000-2359"}
     assert archive.study_names(search(archive, keys=keys)) == ["brain"]
@@ -421,7 +265,7 @@ def test_study_date_and_time_ranges_match_independently(archive: Archive) -> Non
 
 def test_modalities_in_study_matches_any_series(archive: Archive) -> None:
     """ModalitiesInStudy matches a study with any series of that modality, and returns all
-    of the study's modalities (PS3.4 C.6.1.1.2, PS3.18 table 10.6.1-5)."""
+    of the study's modalities (PS3.4 C.3.4, PS3.18 table 10.6.1-5)."""
     result = search(archive, keys={"ModalitiesInStudy": "SR\\MR"})
     assert archive.study_names(result) == ["brain", "knee", "chest", "spine"]
     assert values_of(result.datasets[0], "ModalitiesInStudy") == ["CT", "MR"]
@@ -440,7 +284,7 @@ def test_modalities_in_study_wildcard(archive: Archive) -> None:
 
 
 def test_series_number_integer_match_and_list(archive: Archive) -> None:
-    """IS keys match as integers, ``+2`` and ``02`` being 2 (PS3.4 C.2.2.2.1.1)."""
+    """IS keys match as integers, ``+2`` and ``02`` being 2 (PS3.4 C.2.2.2.1, CP-2305)."""
     result = search(archive, Level.SERIES, {"SeriesNumber": "+2\\05"})
     assert sorted(first(ds, "SeriesNumber") for ds in result.datasets) == [2, 2, 5]
 
@@ -518,7 +362,7 @@ def test_includefield_below_level_ignored_with_warning(archive: Archive) -> None
 
 def test_unmatchable_attribute_ignored_with_warning(archive: Archive) -> None:
     """A key the index cannot match on is ignored with a warning naming it (PS3.18 §8.3),
-    but is still returned as a return key (PS3.4 C.2.2.1.2)."""
+    but is still returned as a return key (PS3.4 C.2.2.2.3)."""
     result = search(archive, keys={"PatientAge": "099Y"})
     assert archive.study_names(result) == STUDY_ORDER
     assert len(result.warnings) == 1 and "PatientAge" in result.warnings[0]
@@ -530,7 +374,7 @@ def test_fuzzymatching_accepted_with_warning(archive: Archive) -> None:
     §8.3.4.2)."""
     result = search(archive, keys={"PatientName": "doe^jon"}, fuzzymatching=True)
     assert result.datasets == []
-    assert any("fuzzymatching" in w for w in result.warnings)
+    assert any("fuzzymatching parameter is not supported" in w for w in result.warnings)
 
 
 # -- paging ----------------------------------------------------------------------------------
@@ -604,7 +448,7 @@ def test_series_of_study_ordered_by_number_missing_last(archive: Archive) -> Non
 
 def test_series_without_study_matches_study_attributes(archive: Archive) -> None:
     """``/series?PatientID=..`` matches study-level keys and returns the study's attributes
-    (PS3.18 §10.6.1.2, §10.6.3.3)."""
+    (PS3.18 §10.6.1, §10.6.3.3)."""
     result = search(archive, Level.SERIES, {"PatientID": "PAT001", "Modality": "CT"})
     assert [first(ds, "SeriesDescription") for ds in result.datasets] == [
         "chest 0",
@@ -618,12 +462,20 @@ def test_series_without_study_matches_study_attributes(archive: Archive) -> None
 
 def test_series_in_study_ignores_study_keys_with_warning(archive: Archive) -> None:
     """In ``/studies/{uid}/series`` the path fixes the study: study keys are ignored with a
-    warning (PS3.18 §10.6.1.2, §8.3)."""
+    warning (PS3.18 §10.6.1, §8.3)."""
     result = search(
         archive, Level.SERIES, {"PatientID": "nobody"}, study_uid=archive.studies["brain"]
     )
     assert len(result.datasets) == 2
     assert "PatientID" in result.warnings[0]
+
+
+def test_series_in_study_empty_study_key_is_returned_without_warning(archive: Archive) -> None:
+    """An empty key is a return key (PS3.4 C.2.2.2.3): in ``/studies/{uid}/series`` an empty
+    PatientName asks for the patient's name, like includefield, and needs no warning."""
+    result = search(archive, Level.SERIES, {"PatientName": ""}, study_uid=archive.studies["knee"])
+    assert values_of(result.datasets[0], "PatientName") == [{"Alphabetic": "van der Berg^Anna"}]
+    assert result.warnings == []
 
 
 def test_series_of_unknown_study_is_empty(archive: Archive) -> None:

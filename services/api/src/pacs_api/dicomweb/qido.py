@@ -1,20 +1,20 @@
 """QIDO-RS: the Search transaction (PS3.18 §10.6).
 
-Six resources, one per query level and scope (PS3.18 table 10.6.1-2):
+Six resources, one per query level and scope (PS3.18 table 10.6.1-1):
 ``/studies``, ``/studies/{study}/series``, ``/series``,
 ``/studies/{study}/series/{series}/instances``, ``/studies/{study}/instances``, ``/instances``.
 
 Each route parses the query parameters (:mod:`pacs_api.dicomweb.qido_params`), asks the index
 (:func:`pacs_api.index.search.run_search`) and answers:
 
-- ``200`` with an ``application/dicom+json`` array (PS3.18 §10.6.3.2, Annex F), also when
+- ``200`` with an ``application/dicom+json`` array (PS3.18 §10.6.3, Annex F), also when
   nothing matches (``[]``): PS3.18 allows ``204`` there too, but an empty array is one code
   path for every client and is what OHIF and dicomweb-client handle without special cases.
   A client accepting only ``application/json`` gets the same array under that type;
   any other Accept is answered ``406``.
-- ``Warning: 299 {agent} "<text>"`` headers (PS3.18 §8.3.5.1, RFC 7234 §5.5) for every
-  ignored parameter or key, a lowered limit, fuzzy matching not applied, and when more
-  matches exist beyond the page ("use offset to page").
+- ``Warning: 299 {host} "<text>"`` headers (RFC 7234 §5.5; PS3.18 §8.3.4.2 uses them for
+  fuzzy matching) for every ignored parameter or key, a lowered limit, fuzzy matching not
+  applied, and when more matches exist beyond the page ("use offset to page").
 - ``400`` for a malformed value, naming the parameter and the value.
 """
 

@@ -53,7 +53,7 @@ def parse_query(
             fuzzy = _boolean(name, value)
         elif name in _UNSUPPORTED_FLAGS:
             if _boolean(name, value):
-                warnings.append(f"{name}=true is not supported and was ignored (PS3.18 §8.3.4)")
+                warnings.append(f"The {name} parameter is not supported and was ignored")
         elif name == "includefield":
             for item in (i.strip() for i in value.split(",")):
                 if item == "all":
@@ -72,7 +72,7 @@ def parse_query(
                 keys.setdefault(found, []).append(value)
     if unknown:
         warnings.append(
-            "unknown attributes and sequence paths are not supported, so they were ignored: "
+            "Unknown attributes and sequence paths are not supported, so they were ignored: "
             + ", ".join(dict.fromkeys(unknown))
         )
     query = QidoQuery(
@@ -105,7 +105,7 @@ def _limit(requested: int | None, settings: Settings, warnings: list[str]) -> in
         return min(settings.qido_default_limit, settings.qido_max_limit)
     if requested > settings.qido_max_limit:
         warnings.append(
-            f"limit={requested} exceeds this server's maximum; at most "
+            f"The limit {requested} exceeds this server's maximum; at most "
             f"{settings.qido_max_limit} results are returned per request"
         )
         return settings.qido_max_limit

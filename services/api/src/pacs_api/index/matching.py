@@ -16,12 +16,13 @@ matching. Kinds of matching, by VR:
 - Range (C.2.2.2.5) for DA and TM: ``lo-hi``, ``-hi``, ``lo-``. Entities with an empty value
   never match a range. A date range and a time range in the same query (StudyDate with
   StudyTime) are matched independently, not as one combined date-time range (the combined form
-  of C.2.2.2.5.1 needs extended negotiation, which QIDO-RS lacks).
+  of C.2.2.2.5 needs extended negotiation, which QIDO-RS lacks).
 - Multiple values (C.2.2.2.8): backslash-separated values of any other VR match when any value
   matches; each value may itself be a wild card or a range.
-- Person names (C.2.2.2.1, PS3.18 §10.6.1.2.3.1 case-insensitive literal matching): the
-  upper-cased pattern is matched against the ``*_norm`` column.
-- IS and US: integer equality (PS3.4 C.2.2.2.1.1: ``+7`` and ``007`` match ``7`` here).
+- Person names (C.2.2.2.1 allows literal matching insensitive to case): the upper-cased
+  pattern is matched against the ``*_norm`` column.
+- IS and US: integer equality, so ``+7`` and ``007`` match ``7`` (PS3.4 C.2.2.2.1 leaves
+  this to the implementation since CP-2305).
 
 Times are compared as strings (see :mod:`pacs_api.index.models`); the bounds are normalized so
 that stored values of any precision (``14``, ``1415``, ``141500.123``) compare correctly.
@@ -77,8 +78,8 @@ COLUMNS: dict[str, IndexColumn] = {
     "ReferringPhysicianName": _column(
         col(Study.referring_physician_name), match=col(Study.referring_physician_name_norm)
     ),
-    # Not matching keys: SpecificCharacterSet (PS3.4 C.2.2.2 "shall not be used for matching")
-    # and TimezoneOffsetFromUTC (it qualifies the other keys, PS3.4 C.4.1.1.3.2).
+    # Returned, never matched: SpecificCharacterSet describes the encoding and
+    # TimezoneOffsetFromUTC qualifies the dates and times; neither is a key in its own right.
     "TimezoneOffsetFromUTC": _column(col(Study.timezone_offset_from_utc), matchable=False),
     "SpecificCharacterSet": _column(col(Study.specific_character_set), matchable=False),
     # Series IE (PS3.3 C.7.3.1)
@@ -99,14 +100,14 @@ COLUMNS: dict[str, IndexColumn] = {
     "NumberOfFrames": _column(col(Instance.number_of_frames)),
 }
 
-#: Matched with an EXISTS over the study's series (PS3.4 C.6.1.1.2 Modalities in Study).
+#: Matched with an EXISTS over the study's series (PS3.4 C.3.4 Modalities in Study).
 MODALITIES_IN_STUDY = "ModalitiesInStudy"
 
 WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 INTEGER_VRS = frozenset({"IS", "US", "UL", "SS", "SL", "UV", "SV"})
-RANGE_VRS = frozenset({"DA", "TM"})
 _LIKE_ESCAPE = "\\"
-_TIME = re.compile(r"(\d\d)(?:(\d\d)(?:(\d\d)(?:\.(\d{1,6}))?)?)?")
+_TIME = re.compile(r"([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,6}))?)?)?")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 
 
 def is_matchable(attr: Attribute) -> bool:
@@ -154,7 +155,9 @@ def _values_clause(
     return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
 
-def _one_value(attr: Attribute, raw: str, value: str, column: Mapped[Any], dialect: str) -> Any:
+def _one_value(
+    attr: Attribute, raw: str, value: str, column: Mapped[Any], dialect: str
+) -> ColumnElement[bool]:
     if attr.vr == "DA":
         low_date, high_date = _range_texts(attr, raw, value)
         low = _date(attr, raw, low_date) if low_date else None
@@ -173,7 +176,7 @@ def _one_value(attr: Attribute, raw: str, value: str, column: Mapped[Any], diale
         value = value.upper()
     if attr.vr in WILDCARD_VRS and ("*" in value or "?" in value):
         if dialect == "sqlite":
-            return column.op("GLOB")(value.replace("[", "[[]"))
+            return column.op("GLOB", is_comparison=True)(value.replace("[", "[[]"))
         return column.like(_like_pattern(value), escape=_LIKE_ESCAPE)
     return column == value
 
@@ -224,7 +227,7 @@ def _time_bounds(attr: Attribute, raw: str, text: str) -> tuple[str, str]:
     (``1415`` -> ``141599.999999``), so every stored value within the given precision
     compares as not later.
     """
-    found = _TIME.fullmatch(text) if text.isascii() else None
+    found = _TIME.fullmatch(text)
     if found is None:
         raise _bad(attr, raw, f"{text!r} is not a time HHMMSS.FFFFFF (PS3.5 table 6.2-1)")
     hours, minutes, seconds, fraction = found.groups()
@@ -244,10 +247,10 @@ def _time_bounds(attr: Attribute, raw: str, text: str) -> tuple[str, str]:
 
 
 def _integer(attr: Attribute, raw: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise _bad(attr, raw, f"{text!r} is not an integer") from None
+    """An IS/US value: an optional sign and at most 12 digits (PS3.5 table 6.2-1)."""
+    if not _INTEGER.fullmatch(text):
+        raise _bad(attr, raw, f"{text!r} is not an integer")
+    return int(text)
 
 
 def _bad(attr: Attribute, raw: str, reason: str) -> BadRequest:

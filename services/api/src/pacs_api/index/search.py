@@ -4,7 +4,7 @@
 :mod:`pacs_api.index.matching`), then renders the page with a fixed number of further queries
 (:mod:`pacs_api.index.search_results`), whatever the page size.
 
-Which keys may be matched (PS3.18 §10.6.1.2, PS3.4 C.2.2.1 hierarchical keys): the attributes
+Which keys may be matched (PS3.18 §10.6.1, PS3.4 C.4.1.3.1.1 hierarchical search): the attributes
 of the query level and, for levels the path does not fix, of the levels above it. So
 ``/series?PatientID=x`` matches on the study's patient, while ``/studies/{uid}/series`` ignores
 study-level keys with a warning. Keys the index cannot match on are ignored with a warning, as
@@ -12,7 +12,7 @@ PS3.18 §8.3 asks.
 
 What is returned (PS3.18 §10.6.3.3): the level's table of return attributes and those of the
 levels above it that the path does not fix; the UIDs of the enclosing levels; every matching
-key (PS3.4 C.2.2.1.2: keys are also return keys); and the includefield attributes at or above
+key (PS3.4 C.2.2.2.3: keys are also return keys); and the includefield attributes at or above
 the query level. ``includefield=all`` adds every indexed attribute at or above the level and
 every element of a representative instance's metadata at or above the level.
 
@@ -101,8 +101,9 @@ def run_search(session: Session, query: QidoQuery) -> QidoResult:
     warnings: list[str] = []
     if query.fuzzymatching:
         warnings.append(
-            "fuzzymatching=true was not applied: this server matches person names literally, "
-            "case-insensitively (PS3.18 §8.3.4.2)"
+            # the wording PS3.18 §8.3.4.2 prescribes when fuzzy matching is not supported
+            "The fuzzymatching parameter is not supported. "
+            "Only literal matching has been performed."
         )
     clauses, matched = _match(query, session.get_bind().dialect.name, warnings)
     returned = _returned(query, matched, warnings)
@@ -124,25 +125,29 @@ def _match(
     unmatchable: list[str] = []
     out_of_scope: list[str] = []
     for attr, raw in query.matching:
+        universal = not raw.strip()  # a return key only (PS3.4 C.2.2.2.3)
         if level_of(attr) not in query.open_levels:
-            out_of_scope.append(attr.keyword)
+            if universal and RANK[level_of(attr)] <= RANK[query.level]:
+                kept.append(attr)  # asks for an attribute the path fixes: like includefield
+            else:
+                out_of_scope.append(attr.keyword)
             continue
         kept.append(attr)
         if not matching.is_matchable(attr):
-            if raw.strip():
+            if not universal:
                 unmatchable.append(attr.keyword)
-            continue  # an empty value is universal matching: a return key only
+            continue
         clause = matching.match_clause(attr, raw, dialect=dialect)
         if clause is not None:
             clauses.append(clause)
     if unmatchable:
         warnings.append(
-            "matching on these attributes is not supported, so they were ignored: "
+            "Matching on these attributes is not supported, so they were ignored: "
             + ", ".join(unmatchable)
         )
     if out_of_scope:
         warnings.append(
-            f"these attributes cannot be matched in a {query.level.lower()}-level search with "
+            f"These attributes cannot be matched in a {query.level.lower()}-level search with "
             "this path, so they were ignored: " + ", ".join(out_of_scope)
         )
     return clauses, kept
@@ -172,7 +177,7 @@ def _returned(query: QidoQuery, matched: list[Attribute], warnings: list[str]) -
                 returned.setdefault(attr.tag, attr)
     if too_low:
         warnings.append(
-            f"these attributes are below the {query.level.lower()} level, so they were not "
+            f"These attributes are below the {query.level.lower()} level, so they were not "
             "included: " + ", ".join(too_low)
         )
     return list(returned.values())

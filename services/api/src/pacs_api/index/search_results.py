@@ -3,7 +3,7 @@
 Values come from three places, each fetched once per page, never once per row:
 
 - index columns, selected with the page itself;
-- computed attributes (PS3.4 C.3.4 / C.6.1.1): Number of Study Related Series / Instances and
+- computed attributes (PS3.4 C.3.4): Number of Study Related Series / Instances and
   Modalities in Study from one ``GROUP BY study, modality`` over the page's studies, Number of
   Series Related Instances from one ``GROUP BY series`` over the page's series; RetrieveURL
   (PS3.18 §10.6.3.3) and Instance Availability (``ONLINE``: every instance is in the store);
@@ -12,7 +12,7 @@ Values come from three places, each fetched once per page, never once per row:
   in one select.
 
 An attribute without a value is present and empty (``{"vr": ..}`` without ``Value``), as
-PS3.18 F.2.5 allows and C-FIND does for return keys without a value (PS3.4 C.2.2.1.2).
+PS3.18 F.2.5 allows and C-FIND does for return keys without a value (PS3.4 C.2.2.2.3).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from pacs_common.attributes import Attribute, Level, attribute, level_of
@@ -107,7 +107,7 @@ class PageRenderer:
         return sorted(counts.modalities)
 
     def _retrieve_url(self, row: RowMapping) -> str:
-        """``{base}/studies/{uid}[/series/{uid}[/instances/{uid}]]`` (PS3.18 §10.4.1)."""
+        """``{base}/studies/{uid}[/series/{uid}[/instances/{uid}]]`` (PS3.18 §10.6.3.3)."""
         url = f"{self.base_url}/studies/{row['StudyInstanceUID']}"
         if self.level is not Level.STUDY:
             url += f"/series/{row['SeriesInstanceUID']}"
@@ -180,7 +180,7 @@ class PageRenderer:
         return {key: item for key, item in stored.items() if RANK[_level_of_key(key)] <= top}
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _level_of_key(key: str) -> Level:
     """The level of a DICOM JSON key; private and unknown tags belong to the instance."""
     try:
