@@ -9,12 +9,13 @@ attributes; later instances do not rewrite them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from pacs_common.dicomjson import first_value, tag_key
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col
@@ -199,31 +200,60 @@ def _instance_values(record: InstanceRecord, series_pk: int) -> dict[str, Any]:
     }
 
 
-def register(session: Session, record: InstanceRecord, *, overwrite: bool) -> RegisterResult:
-    """Index one stored object; the caller commits. Races end in :class:`IntegrityError`,
-    which the caller answers by retrying in a new transaction."""
-    existing = session.execute(
-        select(Instance).where(col(Instance.sop_instance_uid) == record.sop_instance_uid)
-    ).scalar_one_or_none()
-    if existing is not None:
-        if existing.sha256 == record.sha256 and existing.size == record.size:
-            return RegisterResult(Outcome.IDENTICAL)
-        if not overwrite:
-            return RegisterResult(Outcome.CONFLICT)
-        old_key = existing.object_key
-        study_pk = _study_pk(session, record)
-        for name, value in _instance_values(record, _series_pk(session, record, study_pk)).items():
-            setattr(existing, name, value)
-        session.add(existing)
-        session.flush()
-        return RegisterResult(Outcome.REPLACED, old_key if old_key != record.object_key else None)
-    study_pk = _study_pk(session, record)
-    series_pk = _series_pk(session, record, study_pk)
-    session.add(
-        Instance(sop_instance_uid=record.sop_instance_uid, **_instance_values(record, series_pk))
-    )
-    session.flush()
-    return RegisterResult(Outcome.CREATED)
+def register(
+    session: Session, records: Sequence[InstanceRecord], *, overwrite: bool
+) -> list[RegisterResult]:
+    """Index stored objects; the caller commits. A race with another writer ends in
+    :class:`IntegrityError`, which the caller answers by retrying in a new transaction.
+
+    One query finds the instances already held, and each study and series is looked up once
+    per batch, so a batch of one series costs a handful of statements, not several per row.
+    """
+    held = {
+        row.sop_instance_uid: row
+        for row in session.execute(
+            select(
+                col(Instance.pk),
+                col(Instance.sop_instance_uid),
+                col(Instance.sha256),
+                col(Instance.size),
+                col(Instance.object_key),
+            ).where(col(Instance.sop_instance_uid).in_({r.sop_instance_uid for r in records}))
+        )
+    }
+    series_pks: dict[str, int] = {}
+    results: list[RegisterResult] = []
+    new_rows: list[dict[str, Any]] = []
+    batch: dict[str, InstanceRecord] = {}
+    for record in records:
+        earlier = held.get(record.sop_instance_uid)
+        twin = batch.get(record.sop_instance_uid)
+        if twin is not None:  # the same UID twice in one batch
+            same = twin.sha256 == record.sha256
+            results.append(RegisterResult(Outcome.IDENTICAL if same else Outcome.CONFLICT))
+            continue
+        if earlier is not None and earlier.sha256 == record.sha256 and earlier.size == record.size:
+            results.append(RegisterResult(Outcome.IDENTICAL))
+            continue
+        if earlier is not None and not overwrite:
+            results.append(RegisterResult(Outcome.CONFLICT))
+            continue
+        batch[record.sop_instance_uid] = record
+        series_pk = series_pks.get(record.series_uid)
+        if series_pk is None:
+            series_pk = _series_pk(session, record, _study_pk(session, record))
+            series_pks[record.series_uid] = series_pk
+        values = _instance_values(record, series_pk)
+        if earlier is None:
+            new_rows.append({"sop_instance_uid": record.sop_instance_uid, **values})
+            results.append(RegisterResult(Outcome.CREATED))
+        else:
+            session.execute(update(Instance).where(col(Instance.pk) == earlier.pk).values(values))
+            replaced = earlier.object_key if earlier.object_key != record.object_key else None
+            results.append(RegisterResult(Outcome.REPLACED, replaced))
+    if new_rows:
+        session.execute(insert(Instance), new_rows)
+    return results
 
 
 __all__ = ["InstanceRecord", "Outcome", "RegisterResult", "register", "IntegrityError"]

@@ -79,7 +79,7 @@ class Index:
         """
         try:
             with self.session(write=True) as session:
-                results = [register(session, r, overwrite=overwrite) for r in records]
+                results = register(session, records, overwrite=overwrite)
                 session.commit()
                 return results
         except IntegrityError:
@@ -88,9 +88,9 @@ class Index:
         # A single record lost a race (another request indexed the same UID first): once more,
         # now seeing the winner's row.
         with self.session(write=True) as session:
-            result = register(session, records[0], overwrite=overwrite)
+            results = register(session, records, overwrite=overwrite)
             session.commit()
-            return [result]
+            return results
 
     def unregister(self, sop_instance_uid: str, sha256: str) -> bool:
         """Remove an instance row if it still holds these bytes (undo of a failed request)."""

@@ -64,7 +64,7 @@ class ParsedInstance:
 def read_instance(file: IO[bytes], size: int, *, bulk_threshold: int = 1024) -> ParsedInstance:
     """Read and check one Part 10 object from *file* (positioned at its start)."""
     try:
-        ds = dcmread(file, stop_before_pixels=True, defer_size=max(bulk_threshold, 256))
+        ds = _read_header(file, max(bulk_threshold, 256))
     except (InvalidDicomError, EOFError) as exc:
         raise InvalidInstance(
             statuses.CANNOT_UNDERSTAND, f"not a DICOM Part 10 object (PS3.10 §7.1): {exc}"
@@ -112,6 +112,21 @@ def read_instance(file: IO[bytes], size: int, *, bulk_threshold: int = 1024) -> 
         metadata=metadata,
         bulk=bulk,
     )
+
+
+def _read_header(file: IO[bytes], defer_size: int) -> Dataset:
+    """Read up to the Pixel Data. A File Meta Information group without the 128-byte preamble
+    and ``DICM`` prefix (as some DICOMweb clients send, dicomweb-client among them) is accepted:
+    the meta group still states the transfer syntax. Anything else without the prefix is not
+    DICOM."""
+    try:
+        return dcmread(file, stop_before_pixels=True, defer_size=defer_size)
+    except InvalidDicomError:
+        file.seek(0)
+        if file.read(2) != b"\x02\x00":  # group 0002 (little endian, PS3.10 §7.1)
+            raise
+        file.seek(0)
+        return dcmread(file, stop_before_pixels=True, defer_size=defer_size, force=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,13 @@ BATCH = 50
 
 
 def object_key(record_uids: tuple[str, str, str], sha256: str) -> str:
-    """``studies/{study}/series/{series}/instances/{sop}/{sha256[:24]}.dcm`` (validated UIDs)."""
+    """``studies/{study}/series/{series}/instances/{sop}.{sha256[:24]}.dcm`` (validated UIDs).
+
+    The digest in the name keeps two different objects claiming one SOP Instance UID apart;
+    the instances of a series share one directory (on the filesystem store, one directory
+    fsync per object instead of three)."""
     study, series, sop = record_uids
-    return f"studies/{study}/series/{series}/instances/{sop}/{sha256[:24]}.dcm"
+    return f"studies/{study}/series/{series}/instances/{sop}.{sha256[:24]}.dcm"
 
 
 @dataclass(slots=True)
@@ -55,7 +59,6 @@ class InstanceResult:
 class _Pending:
     result: InstanceResult
     record: InstanceRecord
-    wrote: bool
 
 
 @dataclass(slots=True)
@@ -110,15 +113,12 @@ class Ingest:
             metadata_text=parsed.metadata_text(),
             bulk=parsed.bulk,
         )
-        existing = self.index.find(parsed.sop_instance_uid)
-        if existing is not None and existing.sha256 == sha256:
-            return  # the same bytes again: success, nothing to write (idempotent)
-        if existing is not None and not self.overwrite:
-            self._conflict(result)
-            return
+        # Whether the instance is new, the same bytes again or a conflict is settled when its
+        # row is committed (flush). The same bytes land on the same key (it holds the digest),
+        # so writing them again is harmless, and a conflicting object lands beside the held one.
         stream.seek(0)
         self.store.put(key, cast(BinaryIO, stream), size)
-        self._pending.append(_Pending(result, record, wrote=True))
+        self._pending.append(_Pending(result, record))
         if len(self._pending) >= BATCH:
             self.flush()
 
