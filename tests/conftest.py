@@ -12,7 +12,7 @@ import pytest
 
 from tests.support import postgres
 
-pytest_plugins = ["tests.support.s3_fixtures"]
+pytest_plugins = ["tests.support.s3_fixtures", "tests.support.api_fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ server, and every pydicom test file through STOW-RS and WADO-RS byte for byte.""
 from __future__ import annotations
 
 import os
+from io import BytesIO
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,9 @@ import pydicom
 from dicomweb_client.api import DICOMwebClient
 from pacs_api.settings import Settings
 from pacs_common.media import iter_multipart_related, parse_content_type
+from pacs_common.synthetic import to_bytes
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import RawDataElement
 
 from tests.support.dicom import ct_datasets, failed, referenced, stow, values
 from tests.support.server import running_api
@@ -20,7 +23,8 @@ from tests.support.server import running_api
 def test_dicomweb_client_store_search_retrieve(settings: Settings) -> None:
     """dicomweb-client stores a series, finds it with QIDO-RS and retrieves it with WADO-RS
     (PS3.18 §10.5, §10.6, §10.4) from a real HTTP server."""
-    datasets = ct_datasets(3, seed=7)
+    # As Part 10 files (with preamble), which is what dicomweb-client reads back.
+    datasets = [pydicom.dcmread(BytesIO(to_bytes(ds))) for ds in ct_datasets(3, seed=7)]
     with running_api(settings) as url:
         client = DICOMwebClient(url=url)
         result = client.store_instances(datasets=datasets)
@@ -60,18 +64,20 @@ def _pydicom_test_files() -> list[Path]:
 def _expected_refusal(path: Path) -> str | None:
     """Why an independent look at the file says it must be refused, or None."""
     ds = pydicom.dcmread(path)
+    if "TransferSyntaxUID" not in ds.file_meta:
+        return "no Transfer Syntax UID"
     for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
         if not str(ds.get(keyword, "") or "").strip():
             return f"{keyword} is missing"
     if "Image Storage" in ds.SOPClassUID.name and "PixelData" not in ds:
         return "without Pixel Data"
     size = os.path.getsize(path)
-    pixel = ds.get("PixelData")
-    if pixel is not None and not ds["PixelData"].is_undefined_length:
-        raw = pydicom.dcmread(path, defer_size=0)
-        elem = raw._dict.get(0x7FE00010)
-        if elem is not None and elem.value_tell + elem.length > size:
-            return "truncated"
+    if not ds.file_meta.TransferSyntaxUID.is_deflated:
+        raw = pydicom.dcmread(path, defer_size=0)  # every value left unread, offsets known
+        for elem in raw._dict.values():
+            if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF:
+                if elem.value_tell + elem.length > size:
+                    return "truncated"
     return None
 
 
@@ -89,7 +95,7 @@ def test_pydicom_test_files_round_trip(client: httpx.Client) -> None:
         if expected is not None:
             assert response.status_code == 409, (path.name, response.text)
             reason = values(failed(response)[0], "00000902")[0]
-            assert expected.split()[0] in reason or expected in reason, (path.name, reason)
+            assert expected in reason, (path.name, reason)
             continue
         assert response.status_code == 200, (path.name, response.text)
         url = values(referenced(response)[0], "00081190")[0].removeprefix("http://testserver")

@@ -1,4 +1,4 @@
-"""API fixtures: the app on both deployments the project supports.
+"""API fixtures (a pytest plugin): the app on both deployments the project supports.
 
 ``settings`` is parametrized over ``sqlite-filesystem`` (the embedded default) and
 ``postgresql-s3`` (the scale-out one: a real PostgreSQL and a real SeaweedFS), so every API
