@@ -74,12 +74,19 @@ class ServiceUnavailable(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
-def warning_header(text: str) -> str:
-    """A ``Warning`` header value (RFC 7234 §5.5, as PS3.18 §8.3.5.1 uses it): code 299, our
-    agent name, and the text quoted, in ASCII (header values are not UTF-8)."""
-    ascii_text = text.replace("§", "sec. ").replace('"', "'").replace("\\", "/")
-    ascii_text = ascii_text.encode("ascii", "replace").decode("ascii")[:2000]
-    return f'299 pacs-cloud "{ascii_text}"'
+MAX_WARNING_CHARS = 500
+
+
+def warning_header(text: str, agent: str = "pacs-cloud") -> str:
+    """A ``Warning`` header value as PS3.18 §8.3.5.1 uses it (RFC 7234 §5.5): code 299, the
+    warn-agent, and the text quoted in printable ASCII (header values are not UTF-8), quotes
+    and backslashes escaped, long texts shortened."""
+    text = text.replace("§", "sec. ")
+    if len(text) > MAX_WARNING_CHARS:
+        text = text[: MAX_WARNING_CHARS - 3] + "..."
+    safe = "".join(c if " " <= c <= "~" else "?" for c in text)
+    quoted = safe.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 {agent} "{quoted}"'
 
 
 def problem(

@@ -32,7 +32,7 @@ from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep
 from pacs_api.dicomweb.negotiation import parse_accept
 from pacs_api.dicomweb.qido_params import parse_query
 from pacs_api.dicomweb.scope import SeriesScope, StudyScope
-from pacs_api.errors import NotAcceptable
+from pacs_api.errors import NotAcceptable, warning_header
 from pacs_api.index.repository import Index, Scope
 from pacs_api.settings import Settings
 
@@ -41,7 +41,6 @@ router = APIRouter(tags=["QIDO-RS"])
 DICOM_JSON = "application/dicom+json"
 JSON = "application/json"
 TRUNCATED = "The number of results exceeded the limit; use offset to page"
-_MAX_WARNING_CHARS = 500
 _AGENT = re.compile(r"[A-Za-z0-9.\-]+(?::\d+)?|\[[0-9A-Fa-f:.]+\](?::\d+)?")
 
 QIDO_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -147,7 +146,7 @@ def _search(
     response = JSONResponse(result.datasets, media_type=media_type)
     agent = _warn_agent(base)
     for text in [*warnings, *result.warnings, *([TRUNCATED] if result.truncated else [])]:
-        response.headers.append("Warning", warning_header(agent, text))
+        response.headers.append("Warning", warning_header(text, agent))
     return response
 
 
@@ -167,13 +166,3 @@ def _warn_agent(base: str) -> str:
     """RFC 7234 warn-agent: the service's ``host[:port]``, or a pseudonym when odd."""
     netloc = urlsplit(base).netloc
     return netloc if _AGENT.fullmatch(netloc) else "pacs-cloud"
-
-
-def warning_header(agent: str, text: str) -> str:
-    """``299 {agent} "<text>"`` (RFC 7234 §5.5): printable ASCII, quotes and backslashes
-    escaped, long texts shortened."""
-    if len(text) > _MAX_WARNING_CHARS:
-        text = text[: _MAX_WARNING_CHARS - 3] + "..."
-    safe = "".join(c if " " <= c <= "~" else "?" for c in text)
-    quoted = safe.replace("\\", "\\\\").replace('"', '\\"')
-    return f'299 {agent} "{quoted}"'

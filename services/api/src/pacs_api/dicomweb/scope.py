@@ -18,18 +18,18 @@ def _uid(value: str, what: str) -> str:
         raise BadRequest(str(exc)) from None
 
 
-def study_scope(study: Annotated[str, Path(description="Study Instance UID")]) -> Scope:
+async def study_scope(study: Annotated[str, Path(description="Study Instance UID")]) -> Scope:
     return Scope(_uid(study, "Study Instance UID"))
 
 
-def series_scope(
+async def series_scope(
     study: Annotated[str, Path(description="Study Instance UID")],
     series: Annotated[str, Path(description="Series Instance UID")],
 ) -> Scope:
     return Scope(_uid(study, "Study Instance UID"), _uid(series, "Series Instance UID"))
 
 
-def instance_scope(
+async def instance_scope(
     study: Annotated[str, Path(description="Study Instance UID")],
     series: Annotated[str, Path(description="Series Instance UID")],
     instance: Annotated[str, Path(description="SOP Instance UID")],
