@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,7 +58,34 @@ class Settings(BaseSettings):
         1024, ge=0, description="Binary values longer than this become BulkDataURI in metadata."
     )
 
+    allow_unauthenticated_network: bool = Field(
+        False,
+        description="Allow binding a non-loopback address although the API has no "
+        "authentication (only behind a proxy that authenticates every request).",
+    )
+
+    @model_validator(mode="after")
+    def _secure_by_default(self) -> Settings:
+        """Refuse to serve the network without authentication (ARCHITECTURE.md, secure by
+        default): the API has no authentication of its own yet."""
+        if not _is_loopback(self.host) and not self.allow_unauthenticated_network:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address and the API has no "
+                "authentication configured: bind 127.0.0.1 and put an authenticating reverse "
+                "proxy in front, then set PACS_API_ALLOW_UNAUTHENTICATED_NETWORK=true"
+            )
+        return self
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
