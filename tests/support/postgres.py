@@ -42,12 +42,13 @@ def ensure_server() -> str:
     if _reachable(url):
         return url
     if "PACS_TEST_POSTGRES_URL" not in os.environ and shutil.which("pg_ctlcluster"):
-        for version in sorted(os.listdir("/etc/postgresql"), reverse=True) if Path(
-            "/etc/postgresql"
-        ).is_dir() else []:
+        clusters = Path("/etc/postgresql")
+        versions = sorted(os.listdir(clusters), reverse=True) if clusters.is_dir() else []
+        for version in versions:
             subprocess.run(
                 ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                check=False, capture_output=True,
+                check=False,
+                capture_output=True,
             )
         for _ in range(60):
             if _reachable(url):

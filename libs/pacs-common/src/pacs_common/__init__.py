@@ -6,5 +6,5 @@
 - :mod:`pacs_common.dicomjson`: building DICOM JSON (PS3.18 Annex F) elements.
 - :mod:`pacs_common.media`: DICOMweb media types and multipart/related encoding.
 - :mod:`pacs_common.client`: a typed DICOMweb client on ``httpx``.
-- :mod:`pacs_common.synthetic`: generated CT series with known geometry, for demos, tests, benchmarks.
+- :mod:`pacs_common.synthetic`: generated CT series with known geometry (demos, tests, benchmarks).
 """

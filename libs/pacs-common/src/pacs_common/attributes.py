@@ -71,50 +71,110 @@ def _attrs(*keywords: str) -> tuple[Attribute, ...]:
 
 # PS3.18 table 10.6.1-5: attributes every origin server matches on, per level.
 STUDY_MATCHING = _attrs(
-    "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy", "ReferringPhysicianName",
-    "PatientName", "PatientID", "StudyInstanceUID", "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ModalitiesInStudy",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "StudyInstanceUID",
+    "StudyID",
 )
 SERIES_MATCHING = _attrs(
-    "Modality", "SeriesInstanceUID", "SeriesNumber", "PerformedProcedureStepStartDate",
+    "Modality",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "PerformedProcedureStepStartDate",
     "PerformedProcedureStepStartTime",
 )
 INSTANCE_MATCHING = _attrs("SOPClassUID", "SOPInstanceUID", "InstanceNumber")
 
 # PS3.18 table 10.6.3-3: Study's query attributes (returned by every study-level answer).
 STUDY_RETURN = _attrs(
-    "SpecificCharacterSet", "StudyDate", "StudyTime", "AccessionNumber", "InstanceAvailability",
-    "ModalitiesInStudy", "ReferringPhysicianName", "TimezoneOffsetFromUTC", "RetrieveURL",
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID",
-    "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
+    "SpecificCharacterSet",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "InstanceAvailability",
+    "ModalitiesInStudy",
+    "ReferringPhysicianName",
+    "TimezoneOffsetFromUTC",
+    "RetrieveURL",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyID",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
 )
 # PS3.18 table 10.6.3-4: Series' query attributes.
 SERIES_RETURN = _attrs(
-    "SpecificCharacterSet", "Modality", "TimezoneOffsetFromUTC", "SeriesDescription",
-    "RetrieveURL", "SeriesInstanceUID", "SeriesNumber", "NumberOfSeriesRelatedInstances",
-    "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime",
+    "SpecificCharacterSet",
+    "Modality",
+    "TimezoneOffsetFromUTC",
+    "SeriesDescription",
+    "RetrieveURL",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "NumberOfSeriesRelatedInstances",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
 )
 # PS3.18 table 10.6.3-5: Instance's query attributes.
 INSTANCE_RETURN = _attrs(
-    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "InstanceAvailability",
-    "TimezoneOffsetFromUTC", "RetrieveURL", "InstanceNumber", "Rows", "Columns", "BitsAllocated",
+    "SpecificCharacterSet",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "InstanceAvailability",
+    "TimezoneOffsetFromUTC",
+    "RetrieveURL",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
     "NumberOfFrames",
 )
 
 # Attributes of the Patient and Study IEs (PS3.3 C.7.1.1 Patient, C.7.2.1 General Study,
 # C.7.2.2 Patient Study): what "includefield=all" returns at the study level.
 STUDY_LEVEL_EXTRA = _attrs(
-    "StudyDescription", "PatientAge", "PatientSize", "PatientWeight", "IssuerOfPatientID",
-    "OtherPatientIDsSequence", "PatientComments", "EthnicGroup", "PhysiciansOfRecord",
-    "NameOfPhysiciansReadingStudy", "ProcedureCodeSequence", "ReferencedStudySequence",
-    "AdmittingDiagnosesDescription", "IssuerOfAccessionNumberSequence",
+    "StudyDescription",
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+    "IssuerOfPatientID",
+    "OtherPatientIDsSequence",
+    "PatientComments",
+    "EthnicGroup",
+    "PhysiciansOfRecord",
+    "NameOfPhysiciansReadingStudy",
+    "ProcedureCodeSequence",
+    "ReferencedStudySequence",
+    "AdmittingDiagnosesDescription",
+    "IssuerOfAccessionNumberSequence",
 )
 # Attributes of the Series, Frame of Reference and Equipment IEs (PS3.3 C.7.3.1 General Series,
 # C.7.4.1 Frame of Reference, C.7.5.1 General Equipment).
 SERIES_LEVEL_EXTRA = _attrs(
-    "BodyPartExamined", "Laterality", "ProtocolName", "PatientPosition", "SeriesDate",
-    "SeriesTime", "OperatorsName", "PerformingPhysicianName", "RequestAttributesSequence",
-    "FrameOfReferenceUID", "PositionReferenceIndicator", "Manufacturer",
-    "ManufacturerModelName", "InstitutionName", "StationName", "DeviceSerialNumber",
+    "BodyPartExamined",
+    "Laterality",
+    "ProtocolName",
+    "PatientPosition",
+    "SeriesDate",
+    "SeriesTime",
+    "OperatorsName",
+    "PerformingPhysicianName",
+    "RequestAttributesSequence",
+    "FrameOfReferenceUID",
+    "PositionReferenceIndicator",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "InstitutionName",
+    "StationName",
+    "DeviceSerialNumber",
     "SoftwareVersions",
 )
 
