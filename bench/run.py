@@ -1,9 +1,10 @@
 """``make bench``: the DICOMweb core measured on a generated CT series, on both deployments.
 
 For each deployment (SQLite + filesystem store, PostgreSQL + SeaweedFS S3) the API runs in its
-own process (uvicorn, one worker) and this script is the client. It prints:
+own processes (uvicorn, two workers) and this script is the client. It prints:
 
-- STOW-RS instances/s and MB/s, one instance per request and batches of 50;
+- STOW-RS instances/s and MB/s, one instance per request and batches of 50 from one client,
+  and batches of 50 from two clients at once;
 - QIDO-RS median / p95 latency for the study queries viewers and EHRs send;
 - WADO-RS whole-series retrieve MB/s;
 - series ``/metadata`` median / p95 latency.
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from pacs_common.media import encode_multipart_related
 from pacs_common.synthetic import iter_ct_series, to_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 2  # one per core of the reference machine
 sys.path.insert(0, str(ROOT))
 
 from tests.support import postgres  # noqa: E402
@@ -151,6 +154,29 @@ def bench(name: str, slices: int, size: int, runs: int) -> None:
         print(
             f"STOW batches of 50    {len(batched) / elapsed:8.1f} instances/s "
             f"{megabytes / elapsed:8.1f} MB/s   (target >= 400 instances/s)"
+        )
+        concurrent = [
+            [
+                to_bytes(ds)
+                for ds in iter_ct_series(100, size, size, seed=10 + n, patient_id=f"BENCH-C{n}")
+            ]
+            for n in range(2)
+        ]
+
+        def upload(instances: list[bytes]) -> None:
+            with httpx.Client(timeout=300) as own:
+                for i in range(0, len(instances), 50):
+                    stow(own, url, instances[i : i + 50])
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(upload, concurrent))
+        elapsed = time.perf_counter() - start
+        count = sum(map(len, concurrent))
+        print(
+            f"STOW 2 clients x 50   {count / elapsed:8.1f} instances/s "
+            f"{sum(len(d) for c in concurrent for d in c) / 1e6 / elapsed:8.1f} MB/s   "
+            f"({WORKERS} workers)"
         )
         start = time.perf_counter()
         for data in single:

@@ -13,6 +13,7 @@ cannot be read at all (then nothing is stored).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -105,16 +106,22 @@ async def _stow(
         boundary, spool_bytes=settings.spool_memory_bytes, spool_dir=settings.spool_dir
     )
     ingest = Ingest(index, store, settings, study)
+    # One part is checked and stored (in a worker thread) while the next one is received: at
+    # most two parts are held, and reading the body overlaps with storing it.
+    working: asyncio.Future[None] | None = None
     try:
         async for part in read_parts(
             request.stream(), reader, max_body_bytes=settings.max_body_bytes
         ):
-            try:
-                await run_in_threadpool(_add_part, ingest, part)
-            finally:
-                part.close()
+            if working is not None:
+                await working
+            working = asyncio.ensure_future(run_in_threadpool(_add_part, ingest, part))
+        if working is not None:
+            await working
         results = await run_in_threadpool(ingest.finish)
     except BaseException:
+        if working is not None and not working.done():
+            await asyncio.wait([working])  # never undo while a part is still being stored
         await run_in_threadpool(ingest.abort)
         raise
     finally:
@@ -125,14 +132,17 @@ async def _stow(
 
 
 def _add_part(ingest: Ingest, part: Part) -> None:
-    part_type = part.content_type.value or DICOM
-    if part_type != DICOM:
-        ingest.fail(
-            statuses.CANNOT_UNDERSTAND,
-            f"a part of media type {part_type!r} in a multipart/related; type={DICOM!r} body",
-        )
-        return
-    ingest.add(part.file, part.size, part.sha256)
+    try:
+        part_type = part.content_type.value or DICOM
+        if part_type != DICOM:
+            ingest.fail(
+                statuses.CANNOT_UNDERSTAND,
+                f"a part of media type {part_type!r} in a multipart/related; type={DICOM!r} body",
+            )
+            return
+        ingest.add(part.file, part.size, part.sha256)
+    finally:
+        part.close()
 
 
 def _response(results: list[InstanceResult], base: str, study: str | None) -> JSONResponse:
