@@ -114,7 +114,11 @@ async def _stow(
             request.stream(), reader, max_body_bytes=settings.max_body_bytes
         ):
             if working is not None:
-                await working
+                try:
+                    await working
+                except BaseException:
+                    part.close()  # received, never to be stored
+                    raise
             working = asyncio.ensure_future(run_in_threadpool(_add_part, ingest, part))
         if working is not None:
             await working
