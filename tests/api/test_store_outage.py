@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
 from pacs_api.main import create_app
 from pacs_api.settings import Settings
+
 from tests.support.dicom import ct_instances, stow
 from tests.support.seaweedfs import SeaweedFS
 
