@@ -188,7 +188,7 @@ def test_stow_broken_multipart_400_stores_nothing(client: TestClient, settings: 
         headers={"Content-Type": content_type},
     )
     assert response.status_code == 400
-    assert "closing boundary" in response.json()["detail"]
+    assert "ended before its close delimiter" in response.json()["detail"]
     assert stored_objects(settings) == {}
     assert client.get("/dicom-web/studies").json() == []
 

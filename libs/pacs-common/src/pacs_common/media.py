@@ -4,19 +4,21 @@ STOW-RS requests and WADO-RS responses carry DICOM instances as the parts of a
 ``multipart/related; type="application/dicom"; boundary=...`` body (PS3.18 §8.6.1.2, §10.5.1).
 
 - :func:`encode_multipart_related` streams such a body from an iterable of part payloads.
-- :func:`iter_multipart_related` decodes one from an iterable of chunks, one part at a time, with
-  python-multipart's streaming :class:`~python_multipart.multipart.MultipartParser`; it holds
-  one part in memory at a time, never the whole body.
+- :class:`MultipartDecoder` decodes one pushed chunk by chunk, with python-multipart's
+  streaming :class:`~python_multipart.multipart.MultipartParser`, each part's payload going to
+  a sink of the caller's (the API spools and hashes STOW-RS parts into temporary files);
+- :func:`iter_multipart_related` decodes one from an iterable of chunks, one part at a time in
+  memory, never the whole body.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Generic, Protocol, TypeVar
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -28,8 +30,10 @@ __all__ = [
     "APPLICATION_OCTET_STREAM",
     "MULTIPART_RELATED",
     "PROBLEM_JSON",
+    "MultipartDecoder",
     "MultipartError",
     "Part",
+    "PartSink",
     "encode_multipart_related",
     "iter_multipart_related",
     "multipart_related_type",
@@ -56,6 +60,8 @@ _BOUNDARY_RE: Final = re.compile(r"^[0-9A-Za-z'+_.-]{1,70}$")
 #: Headers allowed per part (python-multipart's default of 8 is tight for WADO-RS parts, which
 #: may carry Content-Type, Content-Length, Content-Location, Content-ID, MIME-Version, ...).
 _MAX_HEADER_COUNT: Final = 32
+#: Bytes of preamble tolerated before the first delimiter.
+_MAX_PREAMBLE: Final = 64 * 1024
 
 
 class MultipartError(ValueError):
@@ -130,63 +136,127 @@ def encode_multipart_related(
     return body(), multipart_related_type(content_type, boundary)
 
 
-class _Decoder:
-    """python-multipart callbacks collecting finished parts into a queue."""
+class PartSink(Protocol):
+    """Where one part's payload goes while it arrives (memory, a spool file, a hash, ...)."""
 
-    def __init__(self) -> None:
-        self.done: deque[Part] = deque()
-        self.ended = False
+    def write(self, data: bytes, /) -> object: ...
+
+
+SinkT = TypeVar("SinkT", bound=PartSink)
+
+
+class MultipartDecoder(Generic[SinkT]):
+    """Push decoder of one multipart body (RFC 2046 §5.1) on python-multipart's parser.
+
+    :meth:`feed` takes the body chunk by chunk and returns the parts completed so far as
+    ``(headers, sink)`` pairs; each part's payload goes, as it arrives, to the sink that
+    *new_sink* made for it from its headers (names lower-cased). A preamble before the first
+    delimiter is skipped. :meth:`finish` raises :class:`MultipartError` when the body ended
+    before its close delimiter. Memory is what the sinks keep, plus one header block.
+    """
+
+    def __init__(self, boundary: str | bytes, new_sink: Callable[[dict[str, str]], SinkT]) -> None:
+        boundary_bytes = boundary.encode("latin-1") if isinstance(boundary, str) else boundary
+        if not boundary_bytes:
+            raise MultipartError("empty multipart boundary")
+        self._delimiter = b"--" + boundary_bytes
+        self._new_sink = new_sink
+        self._head: bytes | None = b""  # bytes before the first delimiter; None once found
         self._headers: dict[str, str] = {}
         self._field = bytearray()
         self._value = bytearray()
-        self._data = bytearray()
+        self._sink: SinkT | None = None
+        self._done: list[tuple[dict[str, str], SinkT]] = []
+        self.ended = False
+        try:
+            self._parser = MultipartParser(
+                boundary_bytes,
+                {
+                    "on_part_begin": self._on_part_begin,
+                    "on_header_field": self._on_header_field,
+                    "on_header_value": self._on_header_value,
+                    "on_header_end": self._on_header_end,
+                    "on_headers_finished": self._on_headers_finished,
+                    "on_part_data": self._on_part_data,
+                    "on_part_end": self._on_part_end,
+                    "on_end": self._on_end,
+                },
+                max_header_count=_MAX_HEADER_COUNT,
+            )
+        except FormParserError as exc:
+            raise MultipartError(f"unusable multipart boundary: {exc}") from exc
 
-    def on_part_begin(self) -> None:
+    @property
+    def current(self) -> SinkT | None:
+        """The sink of the part being received, if any (to release it on an error)."""
+        return self._sink
+
+    def feed(self, chunk: bytes) -> list[tuple[dict[str, str], SinkT]]:
+        """Decode the next chunk; return the parts it completed."""
+        if self._head is not None:
+            chunk = self._after_preamble(chunk)
+        if chunk:
+            try:
+                self._parser.write(chunk)
+            except FormParserError as exc:
+                raise MultipartError(f"malformed multipart body: {exc}") from exc
+        done, self._done = self._done, []
+        return done
+
+    def finish(self) -> None:
+        """Raise :class:`MultipartError` unless the close delimiter was seen."""
+        if not self.ended:
+            raise MultipartError("the multipart body ended before its close delimiter")
+
+    def _after_preamble(self, chunk: bytes) -> bytes:
+        """RFC 2046 §5.1.1: anything before the first delimiter at a line start is ignored
+        (python-multipart expects the body to begin with the delimiter)."""
+        assert self._head is not None
+        head = self._head + chunk
+        if head.startswith(self._delimiter):
+            self._head = None
+            return head
+        at = head.find(_CRLF + self._delimiter)
+        if at >= 0:
+            self._head = None
+            return head[at:]
+        if len(head) > _MAX_PREAMBLE:
+            raise MultipartError("no multipart delimiter in the first 64 KiB of the body")
+        self._head = head
+        return b""
+
+    # python-multipart callbacks
+    def _on_part_begin(self) -> None:
         self._headers = {}
-        self._data = bytearray()
 
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._field += data[start:end]
 
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._value += data[start:end]
 
-    def on_header_end(self) -> None:
+    def _on_header_end(self) -> None:
         name = self._field.decode("latin-1").strip().lower()
         self._headers[name] = self._value.decode("latin-1").strip()
         self._field.clear()
         self._value.clear()
 
-    def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        self._data += data[start:end]
+    def _on_headers_finished(self) -> None:
+        self._sink = self._new_sink(self._headers)
 
-    def on_part_end(self) -> None:
-        self.done.append(Part(self._headers, bytes(self._data)))
-        self._data = bytearray()
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._sink is None:  # a part with no header block
+            self._sink = self._new_sink(self._headers)
+        self._sink.write(data[start:end])
 
-    def on_end(self) -> None:
+    def _on_part_end(self) -> None:
+        if self._sink is None:  # an empty part with no header block
+            self._sink = self._new_sink(self._headers)
+        self._done.append((self._headers, self._sink))
+        self._sink = None
+
+    def _on_end(self) -> None:
         self.ended = True
-
-
-def _skip_preamble(chunks: Iterable[bytes], delimiter: bytes) -> Iterator[bytes]:
-    """Drop an RFC 2046 §5.1.1 preamble: anything before the first delimiter at a line start.
-
-    python-multipart expects the body to begin with the delimiter (after optional CRLFs).
-    """
-    head = b""
-    it = iter(chunks)
-    for chunk in it:
-        head += chunk
-        if head.startswith(delimiter):
-            break
-        at = head.find(_CRLF + delimiter)
-        if at >= 0:
-            head = head[at:]
-            break
-        if len(head) > 64 * 1024:
-            raise MultipartError("no multipart delimiter in the first 64 KiB of the body")
-    yield head
-    yield from it
 
 
 def iter_multipart_related(chunks: Iterable[bytes], boundary: str | bytes) -> Iterator[Part]:
@@ -196,31 +266,8 @@ def iter_multipart_related(chunks: Iterable[bytes], boundary: str | bytes) -> It
     :func:`parse_content_type`). Raises :class:`MultipartError` on a malformed body, including
     one that ends before its close delimiter (a truncated response).
     """
-    boundary_bytes = boundary.encode("latin-1") if isinstance(boundary, str) else boundary
-    if not boundary_bytes:
-        raise MultipartError("empty multipart boundary")
-    decoder = _Decoder()
-    try:
-        parser = MultipartParser(
-            boundary_bytes,
-            {
-                "on_part_begin": decoder.on_part_begin,
-                "on_header_field": decoder.on_header_field,
-                "on_header_value": decoder.on_header_value,
-                "on_header_end": decoder.on_header_end,
-                "on_part_data": decoder.on_part_data,
-                "on_part_end": decoder.on_part_end,
-                "on_end": decoder.on_end,
-            },
-            max_header_count=_MAX_HEADER_COUNT,
-        )
-        for chunk in _skip_preamble(chunks, b"--" + boundary_bytes):
-            if chunk:
-                parser.write(chunk)
-            while decoder.done:
-                yield decoder.done.popleft()
-        parser.finalize()
-    except FormParserError as exc:
-        raise MultipartError(f"malformed multipart body: {exc}") from exc
-    if not decoder.ended:
-        raise MultipartError("multipart body ended before its close delimiter")
+    decoder = MultipartDecoder(boundary, lambda _headers: io.BytesIO())
+    for chunk in chunks:
+        for headers, payload in decoder.feed(chunk):
+            yield Part(headers, payload.getvalue())
+    decoder.finish()

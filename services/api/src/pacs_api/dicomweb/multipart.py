@@ -1,9 +1,9 @@
 """Reading a multipart/related request body as a stream (PS3.18 §8.6.1.2, RFC 2387).
 
-The body is pushed chunk by chunk through python-multipart's parser; each part is spooled to a
-:class:`~tempfile.SpooledTemporaryFile` (in memory up to a threshold, then on disk) and hashed as
-it arrives. At most one part is held at a time, so memory is bounded by the spool threshold,
-whatever the size of the body.
+The body is pushed chunk by chunk through the shared :class:`~pacs_common.media.MultipartDecoder`;
+each part is spooled to a :class:`~tempfile.SpooledTemporaryFile` (in memory up to a
+threshold, then on disk) and hashed as it arrives. Memory is bounded by the spool threshold of
+the parts held (at most two in STOW-RS), whatever the size of the body.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from email.message import Message
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser
+from pacs_common.media import MultipartDecoder, MultipartError, parse_content_type
 
 from pacs_api.errors import BadRequest, PayloadTooLarge
 
@@ -31,23 +29,29 @@ class MediaType:
 
     @classmethod
     def parse(cls, header: str) -> MediaType:
-        message = Message()
-        message["content-type"] = header
-        params = message.get_params() or []
-        value = params[0][0].lower() if params else ""
-        rest = {str(k).lower(): str(v) for k, v in params[1:]}
-        return cls(value, rest)
+        value, params = parse_content_type(header)
+        return cls(value, params)
 
 
-@dataclass(slots=True)
 class Part:
-    """One received body part: its headers, its bytes (spooled) and their digest."""
+    """One received body part: its headers, its bytes (spooled) and their SHA-256."""
 
-    headers: dict[str, str]
-    file: IO[bytes]
-    size: int = 0
-    sha256: str = ""
-    _hash: Any = field(default_factory=hashlib.sha256, repr=False)
+    def __init__(self, headers: dict[str, str], spool_bytes: int, spool_dir: Path | None) -> None:
+        self.headers = headers
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - see close()
+            max_size=spool_bytes, dir=spool_dir
+        )
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
 
     @property
     def content_type(self) -> MediaType:
@@ -55,88 +59,6 @@ class Part:
 
     def close(self) -> None:
         self.file.close()
-
-
-class MultipartReader:
-    """Push-parser for one multipart body; finished parts are collected in :attr:`ready`."""
-
-    def __init__(self, boundary: str, *, spool_bytes: int, spool_dir: Path | None) -> None:
-        self._spool_bytes = spool_bytes
-        self._spool_dir = str(spool_dir) if spool_dir else None
-        self._current: Part | None = None
-        self._field = b""
-        self._value = b""
-        self._headers: dict[str, str] = {}
-        self.ready: list[Part] = []
-        self.complete = False
-        self._parser = MultipartParser(
-            boundary,
-            {
-                "on_part_begin": self._part_begin,
-                "on_header_field": self._header_field,
-                "on_header_value": self._header_value,
-                "on_header_end": self._header_end,
-                "on_headers_finished": self._headers_finished,
-                "on_part_data": self._part_data,
-                "on_part_end": self._part_end,
-                "on_end": self._end,
-            },
-        )
-
-    def feed(self, chunk: bytes) -> None:
-        try:
-            self._parser.write(chunk)
-        except MultipartParseError as exc:
-            raise BadRequest(f"malformed multipart/related body: {exc}") from None
-
-    def close(self) -> None:
-        """Discard any part not yet handed out."""
-        for part in self.ready:
-            part.close()
-        self.ready.clear()
-        if self._current is not None:
-            self._current.close()
-            self._current = None
-
-    # python-multipart callbacks
-    def _part_begin(self) -> None:
-        self._headers = {}
-
-    def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._field += data[start:end]
-
-    def _header_value(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
-
-    def _header_end(self) -> None:
-        name = self._field.decode("latin-1").strip().lower()
-        self._headers[name] = self._value.decode("latin-1").strip()
-        self._field = self._value = b""
-
-    def _headers_finished(self) -> None:
-        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by Part.close
-            max_size=self._spool_bytes, dir=self._spool_dir
-        )
-        self._current = Part(self._headers, spool)
-
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        assert self._current is not None
-        view = data[start:end]
-        self._current.file.write(view)
-        self._current._hash.update(view)
-        self._current.size += end - start
-
-    def _part_end(self) -> None:
-        part = self._current
-        if part is None:  # a part without a header block
-            part = Part({}, tempfile.SpooledTemporaryFile(max_size=self._spool_bytes))
-        part.sha256 = part._hash.hexdigest()
-        part.file.seek(0)
-        self.ready.append(part)
-        self._current = None
-
-    def _end(self) -> None:
-        self.complete = True
 
 
 def boundary_of(content_type: MediaType) -> str:
@@ -150,24 +72,38 @@ def boundary_of(content_type: MediaType) -> str:
 
 async def read_parts(
     chunks: AsyncIterator[bytes],
-    reader: MultipartReader,
+    boundary: str,
     *,
+    spool_bytes: int,
+    spool_dir: Path | None,
     max_body_bytes: int,
 ) -> AsyncIterator[Part]:
-    """Feed the body to *reader*, yielding each part as soon as it is complete.
+    """Yield each part of the body as soon as it is complete, positioned at its start.
 
-    Raises :class:`PayloadTooLarge` past *max_body_bytes* and :class:`BadRequest` when the body
-    ends before its closing boundary.
+    The caller owns (and closes) every part yielded. Raises :class:`PayloadTooLarge` past
+    *max_body_bytes* and :class:`BadRequest` for a malformed body or one that ends before its
+    closing boundary.
     """
+    decoder = MultipartDecoder(boundary, lambda headers: Part(headers, spool_bytes, spool_dir))
+    ready: list[Part] = []
     received = 0
-    async for chunk in chunks:
-        received += len(chunk)
-        if received > max_body_bytes:
-            raise PayloadTooLarge(f"the request body exceeds the limit of {max_body_bytes} bytes")
-        reader.feed(chunk)
-        while reader.ready:
-            yield reader.ready.pop(0)
-    if not reader.complete:
-        raise BadRequest(
-            "the multipart/related body ended before its closing boundary (truncated request?)"
-        )
+    try:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > max_body_bytes:
+                raise PayloadTooLarge(
+                    f"the request body exceeds the limit of {max_body_bytes} bytes"
+                )
+            ready.extend(part for _, part in decoder.feed(chunk))
+            while ready:
+                part = ready.pop(0)
+                part.file.seek(0)
+                yield part
+        decoder.finish()
+    except MultipartError as exc:
+        raise BadRequest(f"malformed multipart/related body: {exc}") from None
+    finally:
+        for part in ready:
+            part.close()
+        if decoder.current is not None:
+            decoder.current.close()

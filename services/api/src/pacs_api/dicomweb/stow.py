@@ -24,13 +24,7 @@ from pacs_common.uids import InvalidUIDError, validate_uid
 from starlette.concurrency import run_in_threadpool
 
 from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep
-from pacs_api.dicomweb.multipart import (
-    MediaType,
-    MultipartReader,
-    Part,
-    boundary_of,
-    read_parts,
-)
+from pacs_api.dicomweb.multipart import MediaType, Part, boundary_of, read_parts
 from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, warning_header
 from pacs_api.ingest.pipeline import Ingest, InstanceResult
 
@@ -102,16 +96,17 @@ async def _stow(
     study: str | None,
 ) -> JSONResponse:
     boundary = _check_request(request, settings.max_body_bytes)
-    reader = MultipartReader(
-        boundary, spool_bytes=settings.spool_memory_bytes, spool_dir=settings.spool_dir
-    )
     ingest = Ingest(index, store, settings, study)
     # One part is checked and stored (in a worker thread) while the next one is received: at
     # most two parts are held, and reading the body overlaps with storing it.
     working: asyncio.Future[None] | None = None
     try:
         async for part in read_parts(
-            request.stream(), reader, max_body_bytes=settings.max_body_bytes
+            request.stream(),
+            boundary,
+            spool_bytes=settings.spool_memory_bytes,
+            spool_dir=settings.spool_dir,
+            max_body_bytes=settings.max_body_bytes,
         ):
             if working is not None:
                 try:
@@ -128,8 +123,6 @@ async def _stow(
             await asyncio.wait([working])  # never undo while a part is still being stored
         await run_in_threadpool(ingest.abort)
         raise
-    finally:
-        reader.close()
     if not results:
         raise BadRequest("the multipart/related body holds no parts")
     return _response(results, base, study)
