@@ -39,7 +39,7 @@ class Part:
     def __init__(self, headers: dict[str, str], spool_bytes: int, spool_dir: Path | None) -> None:
         self.headers = headers
         self.file: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - see close()
-            max_size=spool_bytes, dir=spool_dir
+            max_size=spool_bytes, dir=str(spool_dir) if spool_dir else None
         )
         self.size = 0
         self._hash = hashlib.sha256()
