@@ -139,7 +139,7 @@ def encode_multipart_related(
 class PartSink(Protocol):
     """Where one part's payload goes while it arrives (memory, a spool file, a hash, ...)."""
 
-    def write(self, data: bytes, /) -> object: ...
+    def write(self, data: bytes | memoryview, /) -> object: ...
 
 
 SinkT = TypeVar("SinkT", bound=PartSink)
@@ -247,7 +247,7 @@ class MultipartDecoder(Generic[SinkT]):
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._sink is None:  # a part with no header block
             self._sink = self._new_sink(self._headers)
-        self._sink.write(data[start:end])
+        self._sink.write(memoryview(data)[start:end])  # no copy: the sink decides
 
     def _on_part_end(self) -> None:
         if self._sink is None:  # an empty part with no header block

@@ -1,14 +1,15 @@
 """Reading a multipart/related request body as a stream (PS3.18 §8.6.1.2, RFC 2387).
 
 The body is pushed chunk by chunk through the shared :class:`~pacs_common.media.MultipartDecoder`;
-each part is spooled to a :class:`~tempfile.SpooledTemporaryFile` (in memory up to a
-threshold, then on disk) and hashed as it arrives. Memory is bounded by the spool threshold of
+each part is kept in memory up to a threshold, then spooled to a temporary file, and hashed as
+it arrives. Memory is bounded by the spool threshold of
 the parts held (at most two in STOW-RS), whatever the size of the body.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,20 +35,45 @@ class MediaType:
 
 
 class Part:
-    """One received body part: its headers, its bytes (spooled) and their SHA-256."""
+    """One received body part: its headers, its bytes and their SHA-256.
+
+    The bytes are kept as the received chunks while they fit in *spool_bytes* (joined once,
+    when the part is complete) and spill to an anonymous temporary file beyond that.
+    """
 
     def __init__(self, headers: dict[str, str], spool_bytes: int, spool_dir: Path | None) -> None:
         self.headers = headers
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - see close()
-            max_size=spool_bytes, dir=str(spool_dir) if spool_dir else None
-        )
         self.size = 0
+        self._spool_bytes = spool_bytes
+        self._spool_dir = spool_dir
+        self._chunks: list[bytes | memoryview] = []
+        self._file: IO[bytes] | None = None
         self._hash = hashlib.sha256()
 
-    def write(self, data: bytes) -> None:
-        self.file.write(data)
+    def write(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
         self.size += len(data)
+        if self._file is not None:
+            self._file.write(data)
+            return
+        self._chunks.append(data)
+        if self.size > self._spool_bytes:
+            self._file = tempfile.TemporaryFile(dir=self._spool_dir)  # noqa: SIM115 - close()
+            self._file.writelines(self._chunks)
+            self._chunks.clear()
+
+    def complete(self) -> None:
+        """The part is whole: make :attr:`file` readable from its start."""
+        if self._file is None:
+            self._file = io.BytesIO(b"".join(self._chunks))
+            self._chunks.clear()
+        self._file.seek(0)
+
+    @property
+    def file(self) -> IO[bytes]:
+        if self._file is None:
+            raise RuntimeError("the part is not complete")
+        return self._file
 
     @property
     def sha256(self) -> str:
@@ -58,7 +84,9 @@ class Part:
         return MediaType.parse(self.headers.get("content-type", ""))
 
     def close(self) -> None:
-        self.file.close()
+        self._chunks.clear()
+        if self._file is not None:
+            self._file.close()
 
 
 def boundary_of(content_type: MediaType) -> str:
@@ -97,7 +125,7 @@ async def read_parts(
             ready.extend(part for _, part in decoder.feed(chunk))
             while ready:
                 part = ready.pop(0)
-                part.file.seek(0)
+                part.complete()
                 yield part
         decoder.finish()
     except MultipartError as exc:
