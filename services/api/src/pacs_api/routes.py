@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from pacs_api import status
-from pacs_api.dicomweb import delete, qido, stow, wado
+from pacs_api.dicomweb import delete, frames, qido, stow, wado
 
 
 def include_routes(app: FastAPI) -> None:
     app.include_router(status.router)
     dicomweb = APIRouter(prefix="/dicom-web")
-    for module in (stow, qido, wado, delete):
+    for module in (stow, qido, wado, frames, delete):
         dicomweb.include_router(module.router)
     app.include_router(dicomweb)
