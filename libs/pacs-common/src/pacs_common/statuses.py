@@ -1,13 +1,20 @@
 """DIMSE status codes used by the services, taken from pynetdicom's status tables.
 
 The STOW-RS FailureReason (PS3.18 §10.5.3, table 10.5.3-2) and the bridge's DIMSE answers use
-the codes of the C-STORE service (PS3.4 B.2.3) and the general statuses (PS3.7 C). Codes are
+the codes of the C-STORE service (PS3.4 B.2.3) and the general statuses (PS3.7 C); the bridge's
+C-FIND answers those of the Query/Retrieve FIND service (PS3.4 C.4.1.1.4). Codes are
 looked up by their description in pynetdicom's tables, so no status number is typed here.
 """
 
 from __future__ import annotations
 
-from pynetdicom.status import GENERAL_STATUS, STORAGE_SERVICE_CLASS_STATUS, Status, StatusDictType
+from pynetdicom.status import (
+    GENERAL_STATUS,
+    QR_FIND_SERVICE_CLASS_STATUS,
+    STORAGE_SERVICE_CLASS_STATUS,
+    Status,
+    StatusDictType,
+)
 
 
 def _code(table: StatusDictType, description: str) -> int:
@@ -33,3 +40,17 @@ PROCESSING_FAILURE = _code(GENERAL_STATUS, "Processing Failure")
 DUPLICATE_SOP_INSTANCE = _code(GENERAL_STATUS, "Duplication SOP Instance")
 #: 0x0122 (PS3.7 C.4.8): the SOP class is not supported.
 SOP_CLASS_NOT_SUPPORTED = _code(GENERAL_STATUS, "Refused: SOP Class Not Supported")
+#: 0x0124 (PS3.7 Annex C, "Refused: Not Authorized"): the peer may not use this service.
+NOT_AUTHORIZED = _code(GENERAL_STATUS, "Refused: Not Authorised")
+#: 0xFE00 (PS3.7 Annex C, Cancel): the operation was cancelled by a C-CANCEL request.
+CANCEL = int(Status.CANCEL)
+#: 0xFF00 (PS3.4 C.4.1.1.4): a C-FIND match follows, more may come.
+FIND_PENDING = _code(QR_FIND_SERVICE_CLASS_STATUS, "Matches are continuing, current match supplied")
+#: 0xA700 (PS3.4 C.4.1.1.4): the C-FIND SCP cannot search now.
+FIND_OUT_OF_RESOURCES = _code(QR_FIND_SERVICE_CLASS_STATUS, "Refused: Out of Resources")
+#: 0xA900 (PS3.4 C.4.1.1.4): the identifier does not fit the SOP class (level, keys).
+IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = _code(
+    QR_FIND_SERVICE_CLASS_STATUS, "Identifier Does Not Match SOP Class"
+)
+#: 0xCxxx (PS3.4 C.4.1.1.4): the C-FIND SCP cannot process the query.
+UNABLE_TO_PROCESS = _code(QR_FIND_SERVICE_CLASS_STATUS, "Unable to Process")

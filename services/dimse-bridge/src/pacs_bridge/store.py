@@ -1,0 +1,53 @@
+"""C-STORE SCP (PS3.4 Annex B): each received instance goes to the API with STOW-RS.
+
+The Part 10 object is the data set exactly as received, in the negotiated transfer syntax,
+behind a File Meta Information header (PS3.10 §7.1) built by pynetdicom from the request; it is
+never decoded and re-encoded. Success is answered only after the API's store response lists the
+instance in its ReferencedSOPSequence, so nothing acknowledged can be lost; every other outcome
+is a failure the modality sees (:mod:`pacs_bridge.errors` maps it to a C-STORE status).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from pacs_common import statuses
+from pacs_common.client import DicomWebClient, DicomWebError, StoreResult
+from pydicom.dataset import Dataset
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.events import Event
+
+from pacs_bridge.errors import status_dataset, store_failure_status
+
+log = logging.getLogger(__name__)
+
+
+def store_instance(event: Event, dicomweb: DicomWebClient) -> Dataset:
+    """Store the instance of a C-STORE request; the C-STORE response status (PS3.4 B.2.3)."""
+    request = event.request
+    assert isinstance(request, C_STORE)  # bound to EVT_C_STORE only
+    sop_instance_uid = str(request.AffectedSOPInstanceUID)
+    try:
+        result = dicomweb.store([event.encoded_dataset(include_meta=True)])
+    except (httpx.HTTPError, DicomWebError) as exc:
+        status = store_failure_status(exc)
+        log.warning("C-STORE %s not stored (0x%04X): %s", sop_instance_uid, status, exc)
+        return status_dataset(status, str(exc))
+    return _answer(result, sop_instance_uid)
+
+
+def _answer(result: StoreResult, sop_instance_uid: str) -> Dataset:
+    """The C-STORE status of the API's store response for one instance (PS3.18 §10.5.3)."""
+    for failed in result.failed:
+        if failed.sop_instance_uid == sop_instance_uid:
+            status = failed.failure_reason or statuses.PROCESSING_FAILURE
+            log.warning("C-STORE %s refused by the API (0x%04X)", sop_instance_uid, status)
+            return status_dataset(status, "refused by the archive")
+    for referenced in result.referenced:
+        if referenced.sop_instance_uid == sop_instance_uid:
+            if referenced.warning_reason:
+                return status_dataset(referenced.warning_reason, "stored with a warning")
+            return status_dataset(statuses.SUCCESS)
+    log.error("C-STORE %s: the API's store response does not list it", sop_instance_uid)
+    return status_dataset(statuses.PROCESSING_FAILURE, "the archive did not confirm the instance")
