@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$", re.IGNORECASE)
 
 
 class OverwritePolicy(StrEnum):
@@ -46,7 +49,10 @@ class Settings(BaseSettings):
         4 * 1024**3, ge=1, description="Largest STOW-RS request body accepted (413 above)."
     )
     spool_memory_bytes: int = Field(
-        8 * 1024**2, ge=0, description="Per-part memory before a STOW part spills to disk."
+        8 * 1024**2,
+        ge=0,
+        description="Memory a received STOW part may take before it spills to a temporary file "
+        "(a request holds at most WRITES_IN_FLIGHT + 2 parts).",
     )
     spool_dir: Path | None = Field(
         None, description="Where STOW parts spill (default: the system temp directory)."
@@ -56,6 +62,15 @@ class Settings(BaseSettings):
     qido_max_limit: int = Field(10000, ge=1)
     bulk_data_threshold: int = Field(
         1024, ge=0, description="Binary values longer than this become BulkDataURI in metadata."
+    )
+
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose browser pages may call the API, or "
+        '["*"] for any; empty (the default) turns CORS off.',
+    )
+    cors_allow_credentials: bool = Field(
+        False, description="Let allowed origins send cookies and HTTP authentication (CORS)."
     )
 
     allow_unauthenticated_network: bool = Field(
@@ -75,6 +90,18 @@ class Settings(BaseSettings):
                 "proxy in front, then set PACS_API_ALLOW_UNAUTHENTICATED_NETWORK=true"
             )
         return self
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        """An origin is a scheme and host with an optional port, no path (RFC 6454 §7)."""
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port] without a path "
+                    'or trailing slash, or "*"'
+                )
+        return origins
 
     @field_validator("public_url")
     @classmethod

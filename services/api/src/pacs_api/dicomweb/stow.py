@@ -129,17 +129,16 @@ async def _stow(
 
 
 def _add_part(ingest: Ingest, part: Part) -> None:
-    try:
-        part_type = part.content_type.value or DICOM
-        if part_type != DICOM:
-            ingest.fail(
-                statuses.CANNOT_UNDERSTAND,
-                f"a part of media type {part_type!r} in a multipart/related; type={DICOM!r} body",
-            )
-            return
-        ingest.add(part.file, part.size, part.sha256)
-    finally:
+    """Hand one part to the ingest, which closes it once its bytes are no longer needed."""
+    part_type = part.content_type.value or DICOM
+    if part_type != DICOM:
         part.close()
+        ingest.fail(
+            statuses.CANNOT_UNDERSTAND,
+            f"a part of media type {part_type!r} in a multipart/related; type={DICOM!r} body",
+        )
+        return
+    ingest.add(part.file, part.size, part.sha256, part.close)
 
 
 def _response(results: list[InstanceResult], base: str, study: str | None) -> JSONResponse:

@@ -2,9 +2,10 @@
 
 Order of work, for every instance (ARCHITECTURE.md "Data flow"):
 
-1. read and check the header (:mod:`pacs_api.ingest.parse`);
-2. write the exact received bytes to the object store, atomically and durably;
-3. commit the index rows (in batches), only after their objects are durable.
+1. read and check the header (:mod:`pacs_api.ingest.parse`), in request order;
+2. write the exact received bytes to the object store, atomically and durably; up to
+   ``WRITES_IN_FLIGHT`` writes run at once (an S3 PUT is mostly waiting);
+3. commit the index rows in batches, each only after every object of the batch is durable.
 
 A crash between 2 and 3 leaves an object no row references (swept later), never a row
 without its object. The key carries the SHA-256 of the bytes, so two different objects
@@ -17,6 +18,8 @@ instances it created are removed again: a request answered with an error has sto
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO, cast
 
@@ -30,7 +33,10 @@ from pacs_api.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
 
+#: Instances whose index rows are committed in one transaction.
 BATCH = 50
+#: Object writes running at once for one request (each holds its part until written).
+WRITES_IN_FLIGHT = 4
 
 
 def object_key(record_uids: tuple[str, str, str], sha256: str) -> str:
@@ -59,11 +65,13 @@ class InstanceResult:
 class _Pending:
     result: InstanceResult
     record: InstanceRecord
+    written: Future[None]
 
 
 @dataclass(slots=True)
 class Ingest:
-    """The instances of one request; feed parts with :meth:`add`, then :meth:`finish`."""
+    """The instances of one request: feed parts with :meth:`add`, then :meth:`finish` (or
+    :meth:`abort`); either one ends the request's writer threads."""
 
     index: Index
     store: ObjectStore
@@ -72,6 +80,9 @@ class Ingest:
     results: list[InstanceResult] = field(default_factory=list)
     _pending: list[_Pending] = field(default_factory=list)
     _created: list[InstanceRecord] = field(default_factory=list)
+    _writer: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(WRITES_IN_FLIGHT, "pacs-stow-write")
+    )
 
     @property
     def overwrite(self) -> bool:
@@ -81,11 +92,13 @@ class Ingest:
         """Record a part refused before it could be read (e.g. wrong part media type)."""
         self.results.append(InstanceResult(failure=status, reason=reason))
 
-    def add(self, stream: IO[bytes], size: int, sha256: str) -> None:
-        """Check one received object and make it durable; index rows follow in batches."""
+    def add(self, stream: IO[bytes], size: int, sha256: str, release: Callable[[], None]) -> None:
+        """Check one received object and start writing it; *release* frees the received bytes
+        and is called once they are no longer needed. Index rows follow in batches."""
         try:
             parsed = read_instance(stream, size, bulk_threshold=self.settings.bulk_data_threshold)
         except InvalidInstance as exc:
+            release()
             self.results.append(InstanceResult(failure=exc.status, reason=exc.reason))
             return
         result = InstanceResult(
@@ -93,6 +106,7 @@ class Ingest:
         )
         self.results.append(result)
         if self.study_uid is not None and parsed.study_uid != self.study_uid:
+            release()
             result.failure = statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
             result.reason = (
                 f"Study Instance UID {parsed.study_uid} does not match the study "
@@ -116,16 +130,33 @@ class Ingest:
         # Whether the instance is new, the same bytes again or a conflict is settled when its
         # row is committed (flush). The same bytes land on the same key (it holds the digest),
         # so writing them again is harmless, and a conflicting object lands beside the held one.
-        stream.seek(0)
-        self.store.put(key, cast(BinaryIO, stream), size)
-        self._pending.append(_Pending(result, record))
+        written = self._writer.submit(self._write, key, stream, size, release)
+        self._pending.append(_Pending(result, record, written))
+        self._throttle()
         if len(self._pending) >= BATCH:
             self.flush()
 
+    def _write(self, key: str, stream: IO[bytes], size: int, release: Callable[[], None]) -> None:
+        try:
+            stream.seek(0)
+            self.store.put(key, cast(BinaryIO, stream), size)
+        finally:
+            release()
+
+    def _throttle(self) -> None:
+        """Wait while WRITES_IN_FLIGHT writes are running (bounds the parts held)."""
+        running = [p.written for p in self._pending if not p.written.done()]
+        while len(running) >= WRITES_IN_FLIGHT:
+            _, still = wait(running, return_when=FIRST_COMPLETED)
+            running = list(still)
+
     def flush(self) -> None:
-        """Commit the index rows of every object written so far."""
+        """Commit the index rows of every object written so far (after its write is done; a
+        failed write raises here, failing the request)."""
         if not self._pending:
             return
+        for item in self._pending:
+            item.written.result()
         pending, self._pending = self._pending, []
         outcomes = self.index.register([p.record for p in pending], overwrite=self.overwrite)
         for item, outcome in zip(pending, outcomes, strict=True):
@@ -139,11 +170,16 @@ class Ingest:
                 self.store.delete([outcome.replaced_key])
 
     def finish(self) -> list[InstanceResult]:
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._writer.shutdown(wait=True)
         return self.results
 
     def abort(self) -> None:
         """Undo this request: remove what it created (best effort; never touches others')."""
+        wait([p.written for p in self._pending])
+        self._writer.shutdown(wait=True)
         for item in self._pending:
             try:
                 held = self.index.find(item.record.sop_instance_uid)
