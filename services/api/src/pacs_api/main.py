@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import pydicom.config
 from fastapi import FastAPI
 
+from pacs_api.cors import install_cors
 from pacs_api.errors import install_error_handlers
 from pacs_api.index.db import make_engine, migrate
 from pacs_api.index.repository import Index
@@ -49,5 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.index = Index(engine)
     app.state.store = store
     install_error_handlers(app)
+    install_cors(app, settings)
     include_routes(app)
     return app

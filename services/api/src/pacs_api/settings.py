@@ -91,6 +91,13 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _no_credentials_for_any_origin(self) -> Settings:
+        """Credentials for every origin would let any web page act as the logged-in user."""
+        if self.cors_allow_credentials and "*" in self.cors_allow_origins:
+            raise ValueError('cors_allow_credentials needs the origins listed one by one, not "*"')
+        return self
+
     @field_validator("cors_allow_origins")
     @classmethod
     def _check_origins(cls, origins: list[str]) -> list[str]:
