@@ -30,6 +30,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _commands() -> None:
+    """pacs-cloud DIMSE bridge: C-ECHO, C-STORE and C-FIND in front of the DICOMweb API."""
+
+
 def _settings(**overrides: Any) -> Settings:
     """The validated settings; an invalid configuration ends the command, naming each fault."""
     given = {name: value for name, value in overrides.items() if value is not None}
