@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from pacs_api import status
-from pacs_api.dicomweb import delete, frames, qido, stow, wado
+from pacs_api.dicomweb import capabilities, delete, frames, qido, stow, wado
 
 
 def include_routes(app: FastAPI) -> None:
@@ -14,3 +14,4 @@ def include_routes(app: FastAPI) -> None:
     for module in (stow, qido, wado, frames, delete):
         dicomweb.include_router(module.router)
     app.include_router(dicomweb)
+    app.include_router(capabilities.router)  # OPTIONS on /dicom-web and its resources
