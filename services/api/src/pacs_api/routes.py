@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from pacs_api import status
+from pacs_api import status, wado_uri
 from pacs_api.dicomweb import capabilities, delete, frames, qido, stow, wado
 
 
 def include_routes(app: FastAPI) -> None:
     app.include_router(status.router)
+    app.include_router(wado_uri.router)  # at the server root, where EHR links point (PS3.18 §9)
     dicomweb = APIRouter(prefix="/dicom-web")
     for module in (stow, qido, wado, frames, delete):
         dicomweb.include_router(module.router)
