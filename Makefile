@@ -11,6 +11,11 @@ UV = $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/uv/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 DICOMWEB_URL = http://$(HOST):$(PORT)/dicom-web
+BRIDGE_AET ?= PACSCLOUD
+BRIDGE_HOST ?= 127.0.0.1
+BRIDGE_PORT ?= 11112
+# The calling AE title `make run` lets talk to the bridge, from loopback only (development).
+DEV_SCU_AET ?= DEVSCU
 PYTEST_ARGS ?=
 PY_SOURCES = $(wildcard libs/*/src services/*/src) scripts
 
@@ -25,13 +30,23 @@ install: ## Install what the tests need: uv, Python deps, PostgreSQL, dicom3tool
 deps: ## Install uv and the locked Python dependencies (uv sync --frozen)
 	scripts/install-test-deps.sh --python-only
 
-run: deps ## Start the API on 127.0.0.1:8080 (SQLite + files under ./var/); Ctrl-C stops it
+run: deps ## Start the API (127.0.0.1:8080) and the DIMSE bridge (PACSCLOUD@127.0.0.1:11112); Ctrl-C stops both
 	@mkdir -p var
 	cat <<EOF
 	DICOMweb root for viewers (OHIF, ...): $(DICOMWEB_URL)
+	DIMSE bridge: AE title $(BRIDGE_AET) on $(BRIDGE_HOST):$(BRIDGE_PORT), calling AE title $(DEV_SCU_AET) from loopback
+	  (e.g. TCP_NODELAY=1 echoscu -aet $(DEV_SCU_AET) -aec $(BRIDGE_AET) $(BRIDGE_HOST) $(BRIDGE_PORT))
 	Load the demo CT study from another terminal: make demo$(if $(filter-out 127.0.0.1:8080,$(HOST):$(PORT)), HOST=$(HOST) PORT=$(PORT))
 	EOF
-	exec $(UV) run --frozen pacs-api serve --host $(HOST) --port $(PORT)
+	export PACS_BRIDGE_AE_TITLE='$(BRIDGE_AET)' PACS_BRIDGE_HOST='$(BRIDGE_HOST)'
+	export PACS_BRIDGE_PORT='$(BRIDGE_PORT)' PACS_BRIDGE_DICOMWEB_URL='$(DICOMWEB_URL)'
+	dev_allow='[{"ae_title": "$(DEV_SCU_AET)", "host": "127.0.0.1"}]'
+	export PACS_BRIDGE_ALLOW="$${PACS_BRIDGE_ALLOW:-$$dev_allow}"
+	# Background jobs of a script ignore SIGINT: Ctrl-C reaches this shell, which stops both.
+	$(UV) run --frozen pacs-api serve --host $(HOST) --port $(PORT) & api=$$!
+	$(UV) run --frozen pacs-bridge serve & bridge=$$!
+	trap 'kill -TERM $$api $$bridge 2>/dev/null || true; wait' INT TERM EXIT
+	wait -n
 
 demo: deps ## Store the synthetic demo CT study in the running server (make run first)
 	$(UV) run --frozen pacs-api load-demo --url $(DICOMWEB_URL)

@@ -6,7 +6,8 @@
 #
 # - uv: taken from PATH, else installed from PyPI into .tools/uv (a venv of its own, so the
 #   system Python is never modified); Python dependencies: `uv sync --frozen` from uv.lock.
-# - Debian packages (as root): postgresql, dicom3tools; `apt-get update` only when one is missing.
+# - Debian packages (as root): postgresql, dicom3tools, dcmtk (echoscu/storescu/findscu for the
+#   bridge tests); `apt-get update` only when one is missing.
 # - PostgreSQL on 127.0.0.1:5432 with the `postgres` role reachable without a password: an
 #   already running server is used as it is; an installed but stopped cluster is started; trust
 #   authentication for 127.0.0.1/::1 is set only in a cluster this script installed itself.
@@ -15,7 +16,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 UV_VERSION="0.13.9"
-APT_PACKAGES=(dicom3tools)  # and postgresql, unless PACS_TEST_POSTGRES_URL names a server
+APT_PACKAGES=(dicom3tools dcmtk)  # and postgresql, unless PACS_TEST_POSTGRES_URL names a server
 PG_HOST=127.0.0.1
 PG_PORT=5432
 HBA_MARKER="# pacs-cloud: trust on loopback (scripts/install-test-deps.sh)"

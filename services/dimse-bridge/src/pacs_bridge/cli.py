@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from pacs_bridge.main import create_bridge
 from pacs_bridge.settings import ENV_PREFIX, ConfigError, Settings
@@ -40,8 +41,9 @@ def _settings(**overrides: Any) -> Settings:
     given = {name: value for name, value in overrides.items() if value is not None}
     try:
         return Settings(**given)
-    except ConfigError as exc:
-        typer.echo(f"configuration: {exc}", err=True)
+    except (ConfigError, SettingsError) as exc:
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        typer.echo(f"configuration: {exc}{cause}", err=True)
         raise typer.Exit(2) from exc
     except ValidationError as exc:
         for error in exc.errors():
