@@ -33,6 +33,7 @@ from pacs_api.errors import ApiError, NotAcceptable, NotFound
 from pacs_api.index.repository import Index, Scope, StoredInstance
 from pacs_api.ingest.parse import BULK_MARK
 from pacs_api.storage.base import ObjectStore
+from pacs_api.storage.readahead import read_ahead
 
 router = APIRouter(tags=["WADO-RS"])
 
@@ -185,6 +186,7 @@ def _multipart(
     base: str,
     boundary: str,
 ) -> Iterator[bytes]:
+    rest = read_ahead(store, [(item.object_key, item.size) for item in instances[1:]])
     for position, item in enumerate(instances):
         location = (
             f"{base}/studies/{item.study_uid}/series/{item.series_uid}"
@@ -196,7 +198,7 @@ def _multipart(
             f"Content-Length: {item.size}\r\n"
             f"Content-Location: {location}\r\n\r\n"
         ).encode()
-        yield from (first if position == 0 else store.open(item.object_key))
+        yield from (first if position == 0 else next(rest))
         yield b"\r\n"
     yield f"--{boundary}--\r\n".encode()
 
