@@ -24,6 +24,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
+VOLUME_SIZE_LIMIT_MB = 64
 GRPC_OFFSET = 10_000  # weed opens a gRPC port at each HTTP port + 10000
 _PORT_NAMES = ("s3", "master", "volume", "filer", "admin")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -120,6 +121,11 @@ class SeaweedFS:
             "-s3.port.lance=0",
             "-master.telemetry=false",
             "-s3.allowDeleteBucketNotEmpty=false",
+            # Each bucket holds at least one volume, and weed sizes its volume budget as free
+            # disk / volume size (1 GiB by default): about 70 buckets on a disk with 70 GiB free,
+            # fewer than one test run creates. Test objects are small; 64 MiB volumes give
+            # every bucket of a run a volume on any disk with a few GiB free.
+            f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
         ]
 
     # -- life cycle -----------------------------------------------------------------------------
