@@ -150,10 +150,13 @@ def _integer(document: dict[str, Any], tag: str, default: int = 0) -> int:
 class NativeFrames:
     """Frames of native pixel data: fixed-size bit ranges of the Pixel Data value."""
 
-    def __init__(self, store: ObjectStore, key: str, extent: tuple[int, int], bits: int) -> None:
-        self.store, self.key, self.bits = store, key, bits
+    def __init__(
+        self, store: ObjectStore, key: str, extent: tuple[int, int], layout: PixelLayout
+    ) -> None:
+        self.store, self.key, self.bits = store, key, layout.frame_bits
         self.offset, length = extent
-        self.count = (length * 8) // bits
+        # A value shorter than NumberOfFrames frames holds only its whole frames.
+        self.count = min(layout.frames, (length * 8) // self.bits)
 
     def read(self, number: int) -> bytes:
         start = (number - 1) * self.bits
@@ -216,9 +219,8 @@ def _open_frames(store: ObjectStore, stored: StoredInstance, layout: PixelLayout
     try:
         if is_native(stored.transfer_syntax_uid):
             source: NativeFrames | EncapsulatedFrames = NativeFrames(
-                store, stored.object_key, extent, layout.frame_bits
+                store, stored.object_key, extent, layout
             )
-            source.count = min(source.count, layout.frames)
         else:
             source = EncapsulatedFrames(store, stored.object_key, extent, layout.frames)
     except (ValueError, struct.error) as exc:
