@@ -186,7 +186,12 @@ def _multipart(
     base: str,
     boundary: str,
 ) -> Iterator[bytes]:
-    rest = read_ahead(store, [(item.object_key, item.size) for item in instances[1:]])
+    later = [(item.object_key, item.size) for item in instances[1:]]
+    rest = (
+        read_ahead(store, later, window=store.read_ahead)
+        if store.read_ahead
+        else (store.open(key) for key, _ in later)
+    )
     for position, item in enumerate(instances):
         location = (
             f"{base}/studies/{item.study_uid}/series/{item.series_uid}"

@@ -58,6 +58,10 @@ class ObjectInfo:
 class ObjectStore(ABC):
     """Durable, atomic storage of immutable objects under string keys."""
 
+    #: Objects worth fetching ahead when many are read in order (0: read them in turn). A
+    #: network store waits on every request; a local disk does not.
+    read_ahead: int = 0
+
     @abstractmethod
     def put(self, key: str, data: BinaryIO, length: int) -> None:
         """Store *length* bytes read from *data* (positioned at its start) under *key*, atomically

@@ -1,8 +1,11 @@
-"""Reading many objects in order, with the next few fetched while the current one is sent.
+"""Reading many objects in order, with the next few fetched while the current one is sent
+(for stores whose :attr:`~pacs_api.storage.base.ObjectStore.read_ahead` asks for it).
 
 A WADO-RS series retrieve reads hundreds of objects one after another; on S3 each GET is
-mostly waiting (measured on SeaweedFS: ~2.3 ms for a 512 KiB object, against ~0.5 ms of
-transfer), so reading sequentially caps a series retrieve far below the network's speed.
+mostly waiting (measured on SeaweedFS: ~2.3 ms for a 512 KiB object), so reading them in turn
+caps a series retrieve (measured: 191 MB/s in turn, ~300 MB/s with four in flight, the store's
+own limit on this 2-core machine). On a local disk reading ahead only adds copies (6.7 GB/s in
+turn, 1.4 GB/s ahead), so the filesystem store reads in turn.
 :func:`read_ahead` keeps up to *window* whole objects in flight in worker threads; objects
 larger than *whole_limit* are streamed in their turn instead, so memory stays bounded by
 ``window * whole_limit``.

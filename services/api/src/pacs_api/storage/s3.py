@@ -52,6 +52,8 @@ class S3Store(ObjectStore):
     reached then raises :class:`StoreError` from the constructor.
     """
 
+    read_ahead = 4  # measured on SeaweedFS: 191 MB/s in turn, ~300 MB/s four at a time
+
     def __init__(
         self,
         endpoint: str,
