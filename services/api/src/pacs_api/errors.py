@@ -11,6 +11,7 @@ traceback and answered as a plain 500 problem that names no internals.
     ├── NotAcceptable (406)      no acceptable media type or transfer syntax
     ├── Conflict (409)
     ├── PayloadTooLarge (413)    body over the configured limit
+    ├── RangeNotSatisfiable (416) a byte range past the end of a bulk data value
     ├── UnsupportedMediaType (415)
     └── ServiceUnavailable (503) index or object store unreachable (with Retry-After)
 """
@@ -61,6 +62,18 @@ class Conflict(ApiError):
 
 class PayloadTooLarge(ApiError):
     status, title = 413, "Payload Too Large"
+
+
+class RangeNotSatisfiable(ApiError):
+    """416 (RFC 9110 §15.5.17), with the ``Content-Range: bytes */length`` it requires."""
+
+    status, title = 416, "Range Not Satisfiable"
+
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"the range starts past the end of the {length}-byte value",
+            headers={"Content-Range": f"bytes */{length}"},
+        )
 
 
 class UnsupportedMediaType(ApiError):

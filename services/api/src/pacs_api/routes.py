@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from pacs_api import status, wado_uri
-from pacs_api.dicomweb import capabilities, delete, frames, qido, stow, wado
+from pacs_api import status
+from pacs_api.dicomweb import capabilities, delete, frames, qido, stow, wado, wado_uri
 
 
 def include_routes(app: FastAPI) -> None:

@@ -29,7 +29,7 @@ from fastapi.responses import Response, StreamingResponse
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.negotiation import accepts_json, dicom_transfer_syntax, parse_accept
 from pacs_api.dicomweb.scope import InstanceScope, SeriesScope, StudyScope, describe
-from pacs_api.errors import ApiError, NotAcceptable, NotFound
+from pacs_api.errors import NotAcceptable, NotFound, RangeNotSatisfiable
 from pacs_api.index.repository import Index, Scope, StoredInstance
 from pacs_api.ingest.parse import BULK_MARK
 from pacs_api.storage.base import ObjectStore
@@ -39,18 +39,6 @@ router = APIRouter(tags=["WADO-RS"])
 
 DICOM_JSON = "application/dicom+json"
 OCTET_STREAM = "application/octet-stream"
-
-
-class RangeNotSatisfiable(ApiError):
-    """416 (RFC 9110 §15.5.17), with the ``Content-Range: bytes */length`` it requires."""
-
-    status, title = 416, "Range Not Satisfiable"
-
-    def __init__(self, length: int) -> None:
-        super().__init__(
-            f"the range starts past the end of the {length}-byte value",
-            headers={"Content-Range": f"bytes */{length}"},
-        )
 
 
 @router.get("/studies/{study}", summary="Retrieve a study's instances (PS3.18 §10.4)")
