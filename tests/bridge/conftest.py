@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.bridge.peers import dcmtk_path
 from tests.bridge.running import RunningBridge, api_settings, running_bridge
 from tests.support.server import running_api
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _dcmtk_installed() -> None:
-    if shutil.which("storescu") is None:
-        pytest.fail("DCMTK is not installed: run scripts/install-test-deps.sh (as root)")
+    try:
+        dcmtk_path("storescu")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

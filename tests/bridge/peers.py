@@ -7,9 +7,14 @@ socket (``TESTING.md``: both leave Nagle's algorithm on otherwise).
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import pydicom
@@ -19,14 +24,32 @@ from pynetdicom import AE, evt
 from pynetdicom.association import Association
 
 from tests.bridge.running import RunningBridge
+from tests.support.server import free_port
 
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
+@cache
+def dcmtk_path(tool: str) -> str:
+    """DCMTK's *tool*, never the same-named Python app pynetdicom installs in the virtual
+    environment (``uv run`` puts that first on PATH): the venv's own bin directory is left out
+    of the search."""
+    venv_bin = Path(sys.executable).parent.resolve()
+    path = os.pathsep.join(
+        p
+        for p in os.environ.get("PATH", "").split(os.pathsep)
+        if p and Path(p).resolve() != venv_bin
+    )
+    found = shutil.which(tool, path=path)
+    if found is None:
+        raise RuntimeError(f"DCMTK's {tool} is not installed: run scripts/install-test-deps.sh")
+    return found
 
 
 def dcmtk(tool: str, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a DCMTK tool with TCP_NODELAY=1; its exit status and output, never raising."""
     return subprocess.run(
-        [tool, *(str(a) for a in args)],
+        [dcmtk_path(tool), *(str(a) for a in args)],
         env=DCMTK_ENV,
         capture_output=True,
         text=True,
@@ -75,3 +98,35 @@ def scu_association(
         if assoc.is_established:
             assoc.release()
         ae.shutdown()
+
+
+@contextmanager
+def storescp(ae_title: str, out: Path) -> Iterator[int]:
+    """A DCMTK ``storescp`` on a free port writing to *out*; yields its port (DCMTK 3.6.7 has
+    no option to bind it to loopback only)."""
+    out.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [dcmtk_path("storescp"), "-aet", ae_title, "-od", str(out), str(port)],
+        env=DCMTK_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("storescp did not start") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

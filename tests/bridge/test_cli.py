@@ -47,10 +47,28 @@ def _serve(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
             id="bad-host-in-file",
         ),
         pytest.param(
-            "allow:\n  - ae_title: CT\n    permissions: [echo, move]\n",
+            "allow:\n  - ae_title: CT\n    permissions: [echo, route]\n",
             {},
             "PACS_BRIDGE_ALLOW[0].permissions",
             id="unknown-permission",
+        ),
+        pytest.param(
+            "allow:\n  - ae_title: CT\nnodes:\n  PLANNING: {host: 10.0.0.9, port: 70000}\n",
+            {},
+            "PACS_BRIDGE_NODES.PLANNING.port: Input should be less than or equal to 65535",
+            id="node-port-out-of-range",
+        ),
+        pytest.param(
+            "allow:\n  - ae_title: CT\nnodes:\n  A_TITLE_LONGER_THAN_16: {host: h, port: 104}\n",
+            {},
+            "PACS_BRIDGE_NODES: Value error, AE title 'A_TITLE_LONGER_THAN_16' is longer",
+            id="node-ae-title-too-long",
+        ),
+        pytest.param(
+            "allow:\n  - ae_title: CT\nnodes:\n  PLANNING: {port: 104}\n",
+            {},
+            "PACS_BRIDGE_NODES.PLANNING.host: Field required",
+            id="node-without-host",
         ),
         pytest.param("allow: [unclosed\n", {}, "is not valid YAML", id="malformed-yaml"),
         pytest.param(

@@ -2,7 +2,8 @@
 
 The STOW-RS FailureReason (PS3.18 §10.5.3, table 10.5.3-2) and the bridge's DIMSE answers use
 the codes of the C-STORE service (PS3.4 B.2.3) and the general statuses (PS3.7 C); the bridge's
-C-FIND answers those of the Query/Retrieve FIND service (PS3.4 C.4.1.1.4). Codes are
+C-FIND answers those of the Query/Retrieve FIND service (PS3.4 C.4.1.1.4), its C-GET and
+C-MOVE answers those of the GET and MOVE services (PS3.4 C.4.3.1.4, C.4.2.1.5). Codes are
 looked up by their description in pynetdicom's tables, so no status number is typed here.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 from pynetdicom.status import (
     GENERAL_STATUS,
     QR_FIND_SERVICE_CLASS_STATUS,
+    QR_GET_SERVICE_CLASS_STATUS,
+    QR_MOVE_SERVICE_CLASS_STATUS,
     STORAGE_SERVICE_CLASS_STATUS,
     Status,
     StatusDictType,
@@ -54,3 +57,25 @@ IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = _code(
 )
 #: 0xCxxx (PS3.4 C.4.1.1.4): the C-FIND SCP cannot process the query.
 UNABLE_TO_PROCESS = _code(QR_FIND_SERVICE_CLASS_STATUS, "Unable to Process")
+#: 0xFF00 (PS3.4 C.4.3.1.4, C.4.2.1.5): a C-GET or C-MOVE sub-operation completed, more follow.
+RETRIEVE_PENDING = _code(QR_GET_SERVICE_CLASS_STATUS, "Sub-operations are continuing")
+#: 0xB000 (PS3.4 C.4.3.1.4): the sub-operations completed, one or more failed or warned.
+RETRIEVE_SUB_OPERATIONS_FAILED = _code(
+    QR_GET_SERVICE_CLASS_STATUS, "Sub-operations complete, one or more failures or warnings"
+)
+#: 0xA701 (PS3.4 C.4.3.1.4, C.4.2.1.5): the SCP cannot find the instances to retrieve now.
+RETRIEVE_UNABLE_TO_CALCULATE_MATCHES = _code(
+    QR_GET_SERVICE_CLASS_STATUS, "Refused: Out of resources, unable to calculate number of matches"
+)
+#: 0xA702 (PS3.4 C.4.3.1.4, C.4.2.1.5): every sub-operation failed.
+RETRIEVE_UNABLE_TO_PERFORM_SUB_OPERATIONS = _code(
+    QR_GET_SERVICE_CLASS_STATUS, "Refused: Out of resources, unable to perform sub-operations"
+)
+#: 0xA801 (PS3.4 C.4.2.1.5): the Move Destination is not a node the SCP knows.
+MOVE_DESTINATION_UNKNOWN = _code(QR_MOVE_SERVICE_CLASS_STATUS, "Move destination unknown")
+#: 0xA900 (PS3.4 C.4.3.1.4, C.4.2.1.5): the identifier does not fit the SOP class.
+RETRIEVE_IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = _code(
+    QR_GET_SERVICE_CLASS_STATUS, "Identifier does not match SOP class"
+)
+#: 0xCxxx (PS3.4 C.4.3.1.4, C.4.2.1.5): the SCP cannot process the retrieval.
+RETRIEVE_UNABLE_TO_PROCESS = _code(QR_GET_SERVICE_CLASS_STATUS, "Unable to Process")

@@ -24,7 +24,7 @@ from pacs_bridge.settings import ENV_PREFIX, ConfigError, Settings
 
 app = typer.Typer(
     name="pacs-bridge",
-    help="pacs-cloud DIMSE bridge: C-ECHO, C-STORE and C-FIND in front of the DICOMweb API.",
+    help="pacs-cloud DIMSE bridge: DIMSE services (C-ECHO, STORE, FIND, GET, MOVE) for the API.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,7 +33,7 @@ app = typer.Typer(
 
 @app.callback()
 def _commands() -> None:
-    """pacs-cloud DIMSE bridge: C-ECHO, C-STORE and C-FIND in front of the DICOMweb API."""
+    """pacs-cloud DIMSE bridge: DIMSE services (C-ECHO, STORE, FIND, GET, MOVE) for the API."""
 
 
 def _settings(**overrides: Any) -> Settings:

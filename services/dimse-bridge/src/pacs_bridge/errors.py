@@ -46,3 +46,10 @@ def status_dataset(status: int, comment: str | None = None) -> Dataset:
     if comment and status != statuses.SUCCESS:
         ds.ErrorComment = comment[:_ERROR_COMMENT_LENGTH]
     return ds
+
+
+def retrieve_failure_status(exc: httpx.HTTPError | DicomWebError) -> int:
+    """The C-GET/C-MOVE status (PS3.4 C.4.3.1.4, C.4.2.1.5) for a search that failed."""
+    if _retryable(exc):
+        return statuses.RETRIEVE_UNABLE_TO_CALCULATE_MATCHES
+    return statuses.RETRIEVE_UNABLE_TO_PROCESS

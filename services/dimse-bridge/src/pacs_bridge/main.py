@@ -2,7 +2,8 @@
 
 Every event the bridge answers is bound in one table, :func:`handlers`; each handler is thin:
 check the peer's permission, hand the request to the module that turns it into DICOMweb calls
-(:mod:`pacs_bridge.store`, :mod:`pacs_bridge.find`), return the DIMSE status.
+(:mod:`pacs_bridge.store`, :mod:`pacs_bridge.find`, :mod:`pacs_bridge.retrieve`), return the
+DIMSE status.
 """
 
 from __future__ import annotations
@@ -24,8 +25,19 @@ from pacs_bridge.access import AccessPolicy, permitted
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
 from pacs_bridge.network import set_tcp_nodelay
-from pacs_bridge.settings import Permission, Settings
-from pacs_bridge.sop_classes import PATIENT_ROOT_FIND, STUDY_ROOT_FIND, VERIFICATION
+from pacs_bridge.retrieve.get import get_instances
+from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
+from pacs_bridge.retrieve.suboperations import SubOperation, refused
+from pacs_bridge.settings import Node, Permission, Settings
+from pacs_bridge.sop_classes import (
+    PATIENT_ROOT_FIND,
+    PATIENT_ROOT_GET,
+    PATIENT_ROOT_MOVE,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    VERIFICATION,
+)
 from pacs_bridge.store import store_instance
 
 log = logging.getLogger(__name__)
@@ -33,7 +45,8 @@ log = logging.getLogger(__name__)
 #: Storage accepts every transfer syntax pydicom knows: the uncompressed ones, deflate, JPEG,
 #: JPEG-LS, JPEG 2000, HTJ2K, RLE and the video syntaxes; the bridge never decodes pixel data.
 STORAGE_TRANSFER_SYNTAXES = [str(uid) for uid in AllTransferSyntaxes]
-#: Verification and C-FIND data sets are encoded by pynetdicom: the uncompressed syntaxes.
+#: Verification, C-FIND, C-GET and C-MOVE data sets are encoded by pynetdicom: the
+#: uncompressed syntaxes.
 QUERY_TRANSFER_SYNTAXES = list(DEFAULT_TRANSFER_SYNTAXES)
 
 
@@ -64,6 +77,32 @@ def handle_find(
     yield from find_matches(event, dicomweb, page_size)
 
 
+def handle_get(
+    event: Event, policy: AccessPolicy, dicomweb: DicomWebClient, page_size: int
+) -> Iterator[int | SubOperation]:
+    """C-GET (PS3.4 C.4.3): the matches sent back as C-STORE sub-operations on the same
+    association."""
+    if not permitted(event, Permission.GET, policy):
+        yield from refused(status_dataset(statuses.NOT_AUTHORIZED, "no get permission"))
+        return
+    yield from get_instances(event, dicomweb, page_size)
+
+
+def handle_move(
+    event: Event,
+    policy: AccessPolicy,
+    dicomweb: DicomWebClient,
+    nodes: dict[str, Node],
+    page_size: int,
+) -> Iterator[MoveResponse]:
+    """C-MOVE (PS3.4 C.4.2): the matches sent to a known node on a new association."""
+    if not permitted(event, Permission.MOVE, policy):
+        status = status_dataset(statuses.NOT_AUTHORIZED, "no move permission")
+        yield from refuse_move(event, nodes, status)
+        return
+    yield from move_instances(event, dicomweb, nodes, page_size)
+
+
 def handlers(
     settings: Settings, policy: AccessPolicy, dicomweb: DicomWebClient
 ) -> list[EventHandlerType]:
@@ -74,6 +113,8 @@ def handlers(
         (evt.EVT_C_ECHO, handle_echo, [policy]),
         (evt.EVT_C_STORE, handle_store, [policy, dicomweb]),
         (evt.EVT_C_FIND, handle_find, [policy, dicomweb, settings.find_page_size]),
+        (evt.EVT_C_GET, handle_get, [policy, dicomweb, settings.find_page_size]),
+        (evt.EVT_C_MOVE, handle_move, [policy, dicomweb, settings.nodes, settings.find_page_size]),
     ]
 
 
@@ -139,11 +180,23 @@ def create_bridge(settings: Settings | None = None) -> Bridge:
     ae.network_timeout = settings.network_timeout
     ae.acse_timeout = settings.acse_timeout
     ae.dimse_timeout = settings.dimse_timeout
+    ae.connection_timeout = settings.connection_timeout
     ae.add_supported_context(VERIFICATION, QUERY_TRANSFER_SYNTAXES)
+    # Storage in both roles: the bridge is the SCP of C-STORE, and the SCU of the C-GET
+    # sub-operations when the requestor selects the SCP role (PS3.7 D.3.3.4, PS3.4 C.4.3.1.2).
     for context in AllStoragePresentationContexts:
         if context.abstract_syntax is not None:
-            ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES)
-    for model in (PATIENT_ROOT_FIND, STUDY_ROOT_FIND):
+            ae.add_supported_context(
+                context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+            )
+    for model in (
+        PATIENT_ROOT_FIND,
+        STUDY_ROOT_FIND,
+        PATIENT_ROOT_GET,
+        STUDY_ROOT_GET,
+        PATIENT_ROOT_MOVE,
+        STUDY_ROOT_MOVE,
+    ):
         ae.add_supported_context(model, QUERY_TRANSFER_SYNTAXES)
     http = httpx.Client(
         timeout=settings.http_timeout,

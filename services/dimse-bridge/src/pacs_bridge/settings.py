@@ -11,7 +11,9 @@ same field names; the environment wins over the file. The allow-list is the ``al
         host: 10.1.2.3          # an address or a network (10.1.2.0/24); omitted: any address
         permissions: [echo, store]
       - ae_title: WORKSTATION
-        permissions: [echo, find]
+        permissions: [echo, find, get]
+    nodes:                      # C-MOVE destinations by AE title
+      WORKSTATION: {host: 10.1.2.40, port: 104}
 
 Secure by default: with the allow-list on (the default), only the calling AE titles listed are
 accepted, and an empty list refuses to start; ``allow_any_calling_ae`` switches the check off
@@ -52,6 +54,8 @@ class Permission(StrEnum):
     ECHO = "echo"
     STORE = "store"
     FIND = "find"
+    GET = "get"
+    MOVE = "move"
 
 
 def validate_ae_title(value: str) -> str:
@@ -109,6 +113,23 @@ class AllowedPeer(BaseModel):
             return False
 
 
+class Node(BaseModel):
+    """A DICOM node the bridge connects to (a C-MOVE destination): its address and port."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(min_length=1, description="Host name or IP address of the node.")
+    port: int = Field(ge=1, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        host = value.strip()
+        if not host or any(c.isspace() for c in host):
+            raise ValueError(f"{value!r} is not a host name or address")
+        return host
+
+
 class Settings(BaseSettings):
     """Configuration of the DIMSE bridge (``PACS_BRIDGE_*`` variables, optional config file)."""
 
@@ -136,12 +157,29 @@ class Settings(BaseSettings):
     allow_any_calling_ae: bool = Field(
         False, description="Accept every calling AE title (loopback binds only)."
     )
+    connection_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for a C-MOVE destination to accept a connection."
+    )
     allow: tuple[AllowedPeer, ...] = ()
+    nodes: dict[str, Node] = Field(
+        default_factory=dict, description="Known nodes (C-MOVE destinations) by AE title."
+    )
 
     @field_validator("ae_title")
     @classmethod
     def _ae_title(cls, value: str) -> str:
         return validate_ae_title(value)
+
+    @field_validator("nodes")
+    @classmethod
+    def _node_titles(cls, value: dict[str, Node]) -> dict[str, Node]:
+        nodes: dict[str, Node] = {}
+        for title, node in value.items():
+            key = validate_ae_title(title)
+            if key in nodes:
+                raise ValueError(f"the AE title {key!r} names more than one node")
+            nodes[key] = node
+        return nodes
 
     @field_validator("dicomweb_url")
     @classmethod

@@ -24,3 +24,11 @@ VERIFICATION = sop_class_uid("Verification")
 PATIENT_ROOT_FIND = sop_class_uid("PatientRootQueryRetrieveInformationModelFind")
 #: PS3.4 C.6.2.3.1: Study Root Query/Retrieve Information Model - FIND.
 STUDY_ROOT_FIND = sop_class_uid("StudyRootQueryRetrieveInformationModelFind")
+#: PS3.4 C.6.1.3.2: Patient Root Query/Retrieve Information Model - MOVE.
+PATIENT_ROOT_MOVE = sop_class_uid("PatientRootQueryRetrieveInformationModelMove")
+#: PS3.4 C.6.2.3.2: Study Root Query/Retrieve Information Model - MOVE.
+STUDY_ROOT_MOVE = sop_class_uid("StudyRootQueryRetrieveInformationModelMove")
+#: PS3.4 C.6.1.3.3: Patient Root Query/Retrieve Information Model - GET.
+PATIENT_ROOT_GET = sop_class_uid("PatientRootQueryRetrieveInformationModelGet")
+#: PS3.4 C.6.2.3.3: Study Root Query/Retrieve Information Model - GET.
+STUDY_ROOT_GET = sop_class_uid("StudyRootQueryRetrieveInformationModelGet")
