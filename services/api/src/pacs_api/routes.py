@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from pacs_api import status
-from pacs_api.dicomweb import capabilities, delete, frames, qido, stow, wado, wado_uri
+from pacs_api.dicomweb import capabilities, delete, frames, qido, rendered, stow, wado, wado_uri
 
 
 def include_routes(app: FastAPI) -> None:
     app.include_router(status.router)
     app.include_router(wado_uri.router)  # at the server root, where EHR links point (PS3.18 §9)
     dicomweb = APIRouter(prefix="/dicom-web")
-    for module in (stow, qido, wado, frames, delete):
+    for module in (stow, qido, wado, frames, rendered, delete):
         dicomweb.include_router(module.router)
     app.include_router(dicomweb)
     app.include_router(capabilities.router)  # OPTIONS on /dicom-web and its resources
