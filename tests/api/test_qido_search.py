@@ -543,15 +543,16 @@ def test_instances_without_scope_match_every_level(archive: Archive) -> None:
 
 
 def test_instance_includefield_all_returns_whole_metadata(archive: Archive) -> None:
-    """includefield=all at the instance level returns every stored element, bulk data as
-    BulkDataURI and private tags included (PS3.18 F.2.6)."""
+    """includefield=all at the instance level returns every stored element, private tags
+    included, except bulk data, which WADO-RS serves (PS3.18 §10.6.3)."""
     study, series = archive.studies["knee"], archive.series[("knee", 0)]
     (dataset,) = search(
         archive, Level.IMAGE, study_uid=study, series_uid=series, include_all=True
     ).datasets
     assert values_of(dataset, "ImageType") == ["ORIGINAL", "PRIMARY", "AXIAL"]
     assert dataset["00091001"] == {"vr": "LO", "Value": ["private"]}
-    assert "BulkDataURI" in dataset["7FE00010"]
+    assert "7FE00010" not in dataset
+    assert not any("BulkDataURI" in item or "InlineBinary" in item for item in dataset.values())
     assert first(dataset, "RetrieveURL").endswith(archive.instances[("knee", 0)][0])
 
 

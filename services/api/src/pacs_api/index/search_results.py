@@ -173,11 +173,16 @@ class PageRenderer:
         return {key: json.loads(text) for key, text in self.connection.execute(statement)}
 
     def _all_of(self, stored: JsonDataset) -> JsonDataset:
-        """The stored elements at or above the query level (``includefield=all``)."""
-        if self.level is Level.IMAGE:
-            return dict(stored)
+        """The stored elements at or above the query level (``includefield=all``), without
+        bulk data: a search answers attributes, WADO-RS serves bulk data (PS3.18 §10.6.3)."""
         top = RANK[self.level]
-        return {key: item for key, item in stored.items() if RANK[_level_of_key(key)] <= top}
+        return {
+            key: item
+            for key, item in stored.items()
+            if "BulkDataURI" not in item
+            and "InlineBinary" not in item
+            and (self.level is Level.IMAGE or RANK[_level_of_key(key)] <= top)
+        }
 
 
 @lru_cache(maxsize=4096)
