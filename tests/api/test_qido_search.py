@@ -369,12 +369,20 @@ def test_unmatchable_attribute_ignored_with_warning(archive: Archive) -> None:
     assert first(result.datasets[0], "PatientAge") == "045Y"
 
 
-def test_fuzzymatching_accepted_with_warning(archive: Archive) -> None:
-    """fuzzymatching=true is accepted, matching stays literal, and a warning says so (PS3.18
-    §8.3.4.2)."""
-    result = search(archive, keys={"PatientName": "doe^jon"}, fuzzymatching=True)
-    assert result.datasets == []
-    assert any("fuzzymatching parameter is not supported" in w for w in result.warnings)
+def test_fuzzymatching_person_name_words_in_any_order(archive: Archive) -> None:
+    """fuzzymatching=true (PS3.18 §8.3.4.2; rules left to the implementation by PS3.4
+    C.2.2.2.1.1): each word of the value begins a name component or a word of one, in any
+    order and case; literal matching finds nothing for the same value."""
+    fuzzy = search(archive, keys={"PatientName": "john doe"}, fuzzymatching=True)
+    assert archive.study_names(fuzzy) == ["brain", "chest"]
+    assert fuzzy.warnings == []
+    assert search(archive, keys={"PatientName": "john doe"}).datasets == []
+    berg = search(archive, keys={"PatientName": "berg ann"}, fuzzymatching=True)
+    assert {first(ds, "PatientID") for ds in berg.datasets} == {"PAT003"}
+    prefix = search(archive, keys={"PatientName": "do"}, fuzzymatching=True)
+    assert {first(ds, "PatientID") for ds in prefix.datasets} == {"PAT001", "PAT002"}
+    none = search(archive, keys={"PatientName": "ohn"}, fuzzymatching=True)
+    assert none.datasets == []  # a word must begin a component, not sit inside one
 
 
 # -- paging ----------------------------------------------------------------------------------

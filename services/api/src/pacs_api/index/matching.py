@@ -20,7 +20,10 @@ matching. Kinds of matching, by VR:
 - Multiple values (C.2.2.2.8): backslash-separated values of any other VR match when any value
   matches; each value may itself be a wild card or a range.
 - Person names (C.2.2.2.1 allows literal matching insensitive to case): the upper-cased
-  pattern is matched against the ``*_norm`` column.
+  pattern is matched against the ``*_norm`` column. With ``fuzzymatching=true`` (PS3.18
+  §8.3.4.2; PS3.4 C.2.2.2.1.1 leaves the rules to the implementation) a value without wild
+  cards matches when each of its words begins a name component or a word of one, in any order
+  and case: ``john smi`` matches ``SMITH^JOHN^A``. Diacritics are not folded.
 - IS and US: integer equality, so ``+7`` and ``007`` match ``7`` (PS3.4 C.2.2.2.1 leaves
   this to the implementation since CP-2305).
 
@@ -118,25 +121,27 @@ def is_matchable(attr: Attribute) -> bool:
     return entry is not None and entry.match is not None
 
 
-def match_clause(attr: Attribute, raw: str, *, dialect: str) -> ColumnElement[bool] | None:
+def match_clause(
+    attr: Attribute, raw: str, *, dialect: str, fuzzy: bool = False
+) -> ColumnElement[bool] | None:
     """The clause for one key, ``None`` for universal matching; BadRequest for a bad value.
 
     *dialect* is the SQLAlchemy dialect name; it only chooses how wild cards are spelled.
     """
     if attr.keyword == MODALITIES_IN_STUDY:
         series = aliased(Series)
-        inner = _values_clause(attr, raw, col(series.modality), dialect)
+        inner = _values_clause(attr, raw, col(series.modality), dialect, fuzzy)
         if inner is None:
             return None
         return exists().where(col(series.study_fk) == col(Study.pk), inner)
     entry = COLUMNS.get(attr.keyword)
     if entry is None or entry.match is None:
         raise ValueError(f"{attr.keyword} cannot be matched; check is_matchable() first")
-    return _values_clause(attr, raw, entry.match, dialect)
+    return _values_clause(attr, raw, entry.match, dialect, fuzzy)
 
 
 def _values_clause(
-    attr: Attribute, raw: str, column: Mapped[Any], dialect: str
+    attr: Attribute, raw: str, column: Mapped[Any], dialect: str, fuzzy: bool
 ) -> ColumnElement[bool] | None:
     separators = r"[\\,]" if attr.vr == "UI" else r"\\"
     values = [v.strip() for v in re.split(separators, raw)]
@@ -151,12 +156,12 @@ def _values_clause(
     if attr.vr in INTEGER_VRS:
         numbers = [_integer(attr, raw, v) for v in values]
         return column == numbers[0] if len(numbers) == 1 else column.in_(numbers)
-    clauses = [_one_value(attr, raw, v, column, dialect) for v in values]
+    clauses = [_one_value(attr, raw, v, column, dialect, fuzzy) for v in values]
     return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
 
 def _one_value(
-    attr: Attribute, raw: str, value: str, column: Mapped[Any], dialect: str
+    attr: Attribute, raw: str, value: str, column: Mapped[Any], dialect: str, fuzzy: bool
 ) -> ColumnElement[bool]:
     if attr.vr == "DA":
         low_date, high_date = _range_texts(attr, raw, value)
@@ -174,11 +179,30 @@ def _one_value(
         return _between(column, low, high)
     if attr.vr == "PN":
         value = value.upper()
+        if fuzzy and "*" not in value and "?" not in value:
+            return _fuzzy_name(value, column)
     if attr.vr in WILDCARD_VRS and ("*" in value or "?" in value):
         if dialect == "sqlite":
             return column.op("GLOB", is_comparison=True)(value.replace("[", "[[]"))
         return column.like(_like_pattern(value), escape=_LIKE_ESCAPE)
     return column == value
+
+
+def _fuzzy_name(value: str, column: Mapped[Any]) -> ColumnElement[bool]:
+    """Every word of *value* begins the name, a component (after ``^`` or ``=``) or a word."""
+    words = [w for w in re.split(r"[\s^=,]+", value) if w]
+    clauses = []
+    for word in words or [value]:
+        escaped = _like_pattern(word)
+        clauses.append(
+            or_(
+                *(
+                    column.like(f"{prefix}{escaped}%", escape=_LIKE_ESCAPE)
+                    for prefix in ("", "%^", "%=", "% ")
+                )
+            )
+        )
+    return and_(*clauses)
 
 
 def _like_pattern(value: str) -> str:

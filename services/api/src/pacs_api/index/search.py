@@ -99,12 +99,6 @@ class QidoResult:
 def run_search(session: Session, query: QidoQuery) -> QidoResult:
     """Run *query* (PS3.18 §10.6.1) and render its page (PS3.18 §10.6.3)."""
     warnings: list[str] = []
-    if query.fuzzymatching:
-        warnings.append(
-            # the wording PS3.18 §8.3.4.2 prescribes when fuzzy matching is not supported
-            "The fuzzymatching parameter is not supported. "
-            "Only literal matching has been performed."
-        )
     clauses, matched = _match(query, session.get_bind().dialect.name, warnings)
     returned = _returned(query, matched, warnings)
     statement = _select(query, returned).where(*_scope(query), *clauses)
@@ -137,7 +131,7 @@ def _match(
             if not universal:
                 unmatchable.append(attr.keyword)
             continue
-        clause = matching.match_clause(attr, raw, dialect=dialect)
+        clause = matching.match_clause(attr, raw, dialect=dialect, fuzzy=query.fuzzymatching)
         if clause is not None:
             clauses.append(clause)
     if unmatchable:
