@@ -13,8 +13,8 @@ Each route parses the query parameters (:mod:`pacs_api.dicomweb.qido_params`), a
   A client accepting only ``application/json`` gets the same array under that type;
   any other Accept is answered ``406``.
 - ``Warning: 299 {host} "<text>"`` headers (RFC 7234 §5.5; PS3.18 §8.3.4.2 uses them for
-  fuzzy matching) for every ignored parameter or key, a lowered limit, fuzzy matching not
-  applied, and when more matches exist beyond the page ("use offset to page").
+  fuzzy matching) for every ignored parameter or key, a lowered limit, and when more
+  matches exist beyond the page ("use offset to page").
 - ``400`` for a malformed value, naming the parameter and the value.
 """
 
