@@ -8,10 +8,13 @@ form ``https://host/wado?...``.
 
 - ``contentType=application/dicom`` answers the stored object byte for byte (§9.1.2.1.5 /
   §9.1.2.2.2); a ``transferSyntax`` other than the stored one would need transcoding: 406.
-- Rendered media types (``image/jpeg`` and the others, and the default when ``contentType`` is
-  absent, which §9.1.2.1.5 makes ``image/jpeg`` for images) are not served yet: 406 naming
-  ``contentType=application/dicom``. ``contentType`` may list several types in order of
-  preference (§9.1.2.1.5); the first served one wins.
+- ``image/jpeg`` (the default when ``contentType`` is absent, §9.1.2.1.5) and ``image/png``
+  render the object through the same pipeline as WADO-RS ``/rendered``
+  (:mod:`pacs_api.imaging`): ``windowCenter``/``windowWidth`` (§9.1.2.1.9-10, both or neither;
+  a linear window), ``rows``/``columns`` (§9.1.2.1.7-8: the image scaled to fit, aspect ratio
+  kept), ``imageQuality`` (§9.1.2.1.12, 1-100) and ``frameNumber`` (§9.1.2.1.14, default 1).
+  ``contentType`` may list several types in order of preference (§9.1.2.1.5); the first served
+  one wins; none served is a 406.
 - ``anonymize=yes`` is refused (406): the object would otherwise go out identified.
 - A missing or malformed parameter is a 400 naming it; ``requestType`` other than ``WADO`` is a
   400; an object not stored is a 404.
@@ -22,11 +25,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pacs_common.uids import InvalidUIDError, validate_uid
 
 from pacs_api.deps import IndexDep, StoreDep
 from pacs_api.errors import BadRequest, NotAcceptable, NotFound
+from pacs_api.imaging.encode import ENCODERS, Viewport
+from pacs_api.imaging.params import (
+    DEFAULT_QUALITY,
+    MAX_VIEWPORT,
+    RenderOptions,
+    parse_quality,
+    parse_window,
+)
+from pacs_api.imaging.service import render_instance
+from pacs_api.imaging.windowing import Window
 from pacs_api.index.repository import Scope
 
 router = APIRouter(tags=["WADO-URI"])
@@ -47,7 +60,13 @@ def wado_uri(
     content_type: Annotated[str | None, Query(alias="contentType")] = None,
     transfer_syntax: Annotated[str | None, Query(alias="transferSyntax")] = None,
     anonymize: Annotated[str | None, Query()] = None,
-) -> StreamingResponse:
+    window_center: Annotated[str | None, Query(alias="windowCenter")] = None,
+    window_width: Annotated[str | None, Query(alias="windowWidth")] = None,
+    rows: Annotated[str | None, Query()] = None,
+    columns: Annotated[str | None, Query()] = None,
+    image_quality: Annotated[str | None, Query(alias="imageQuality")] = None,
+    frame_number: Annotated[str | None, Query(alias="frameNumber")] = None,
+) -> Response:
     required = {
         "requestType": request_type,
         "studyUID": study_uid,
@@ -62,7 +81,14 @@ def wado_uri(
     scope = Scope(
         _uid(study_uid, "studyUID"), _uid(series_uid, "seriesUID"), _uid(object_uid, "objectUID")
     )
-    _check_dicom_wanted(content_type)
+    served = _served_type(content_type)
+    options = RenderOptions(
+        media_type=served if served != DICOM else DEFAULT_CONTENT_TYPE,
+        window=_window(window_center, window_width),
+        viewport=_viewport(rows, columns),
+        quality=parse_quality(image_quality, "imageQuality") if image_quality else DEFAULT_QUALITY,
+    )
+    frame = _positive(frame_number, "frameNumber") if frame_number else 1
     if anonymize is not None:
         raise NotAcceptable("anonymize is not supported: the object would be sent identified")
     found = index.instances(scope)
@@ -72,6 +98,9 @@ def wado_uri(
             f"study {scope.study_uid} is stored"
         )
     stored = found[0]
+    if served != DICOM:
+        image = render_instance(store, stored, options, frame=frame)
+        return Response(image, media_type=served)
     if transfer_syntax and transfer_syntax != stored.transfer_syntax_uid:
         raise NotAcceptable(
             f"the object is stored in transfer syntax {stored.transfer_syntax_uid}, not "
@@ -88,12 +117,42 @@ def _uid(value: str | None, name: str) -> str:
         raise BadRequest(f"parameter {name}: {exc}") from None
 
 
-def _check_dicom_wanted(content_type: str | None) -> None:
-    """Raise 406 unless application/dicom is among the content types asked for."""
+def _served_type(content_type: str | None) -> str:
+    """The first of the content types asked for that is served; 406 when none is."""
     wanted = [item.split(";")[0].strip().lower() for item in (content_type or "").split(",")]
     wanted = [item for item in wanted if item] or [DEFAULT_CONTENT_TYPE]
-    if DICOM not in wanted:
-        raise NotAcceptable(
-            f"contentType {', '.join(wanted)} needs rendering, which is not available yet; "
-            f"ask with contentType={DICOM} for the object as stored (PS3.18 §9.1.2.1.5)"
-        )
+    for item in wanted:
+        if item == DICOM or item in ENCODERS:
+            return item
+    raise NotAcceptable(
+        f"contentType {', '.join(wanted)} is not served; ask for {DICOM} (the object as stored) "
+        f"or a rendered {' or '.join(ENCODERS)} (PS3.18 §9.1.2.1.5)"
+    )
+
+
+def _positive(text: str, name: str, limit: int | None = None) -> int:
+    stripped = text.strip()
+    if not (stripped.isascii() and stripped.isdigit() and int(stripped) >= 1):
+        raise BadRequest(f"parameter {name}={text!r} must be a whole number from 1")
+    if limit is not None and int(stripped) > limit:
+        raise BadRequest(f"parameter {name}={text!r} must be at most {limit}")
+    return int(stripped)
+
+
+def _window(center: str | None, width: str | None) -> Window | None:
+    """windowCenter and windowWidth (§9.1.2.1.9-10): both or neither, a linear window."""
+    if center is None and width is None:
+        return None
+    if center is None or width is None:
+        raise BadRequest("parameters windowCenter and windowWidth go together (PS3.18 §9.1.2.1)")
+    return parse_window(f"{center},{width}", parameter="windowCenter/windowWidth")
+
+
+def _viewport(rows: str | None, columns: str | None) -> Viewport | None:
+    """rows and columns (§9.1.2.1.7-8): the size to fit, either alone keeping the aspect."""
+    if rows is None and columns is None:
+        return None
+    return Viewport(
+        _positive(columns, "columns", MAX_VIEWPORT) if columns else None,
+        _positive(rows, "rows", MAX_VIEWPORT) if rows else None,
+    )
