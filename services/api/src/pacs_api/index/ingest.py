@@ -15,10 +15,10 @@ from enum import StrEnum
 from typing import Any
 
 from pacs_common.dicomjson import first_value, tag_key
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import SQLModel, col
 
 from pacs_api.index.models import Instance, Patient, Series, Study
 
@@ -72,23 +72,30 @@ def _int(metadata: dict[str, Any], keyword: str) -> int | None:
 
 
 def _insert_ignore(
-    session: Session,
+    connection: Connection,
     model: type[SQLModel],
     values: dict[str, Any],
     conflict: list[str],
     where: Any = None,
 ) -> None:
-    dialect = session.get_bind().dialect.name
+    dialect = connection.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict, index_where=where)
     )
-    session.execute(statement)
+    connection.execute(statement)
 
 
-def _patient_pk(session: Session, md: dict[str, Any]) -> int:
+def _known(pk: int | None) -> int:
+    """A primary key just found or inserted in this transaction (never NULL)."""
+    if pk is None:
+        raise LookupError("an index row vanished inside its own transaction")
+    return pk
+
+
+def _patient_pk(connection: Connection, md: dict[str, Any]) -> int:
     patient_id = _text(md, "PatientID")
     issuer = _text(md, "IssuerOfPatientID")
     name = _text(md, "PatientName")
@@ -101,28 +108,26 @@ def _patient_pk(session: Session, md: dict[str, Any]) -> int:
         "patient_sex": _text(md, "PatientSex"),
     }
     if not patient_id:  # never merge patients that have no identifier
-        patient = Patient(**values)
-        session.add(patient)
-        session.flush()
-        assert patient.pk is not None
-        return patient.pk
+        created = connection.execute(insert(Patient).values(**values)).inserted_primary_key
+        assert created is not None
+        return int(created[0])
     _insert_ignore(
-        session,
+        connection,
         Patient,
         values,
         ["patient_id", "issuer_of_patient_id"],
         col(Patient.patient_id) != "",
     )
-    pk = session.execute(
+    pk = connection.execute(
         select(col(Patient.pk)).where(
             col(Patient.patient_id) == patient_id, col(Patient.issuer_of_patient_id) == issuer
         )
     ).scalar_one()
-    return int(pk)
+    return _known(pk)
 
 
-def _study_pk(session: Session, record: InstanceRecord) -> int:
-    existing = session.execute(
+def _study_pk(connection: Connection, record: InstanceRecord) -> int:
+    existing = connection.execute(
         select(col(Study.pk)).where(col(Study.study_instance_uid) == record.study_uid)
     ).scalar_one_or_none()
     if existing is not None:
@@ -130,11 +135,11 @@ def _study_pk(session: Session, record: InstanceRecord) -> int:
     md = record.metadata
     referring = _text(md, "ReferringPhysicianName")
     _insert_ignore(
-        session,
+        connection,
         Study,
         {
             "study_instance_uid": record.study_uid,
-            "patient_fk": _patient_pk(session, md),
+            "patient_fk": _patient_pk(connection, md),
             "study_date": _text(md, "StudyDate"),
             "study_time": _text(md, "StudyTime"),
             "accession_number": _text(md, "AccessionNumber"),
@@ -147,21 +152,21 @@ def _study_pk(session: Session, record: InstanceRecord) -> int:
         },
         ["study_instance_uid"],
     )
-    pk = session.execute(
+    pk = connection.execute(
         select(col(Study.pk)).where(col(Study.study_instance_uid) == record.study_uid)
     ).scalar_one()
-    return int(pk)
+    return _known(pk)
 
 
-def _series_pk(session: Session, record: InstanceRecord, study_pk: int) -> int:
-    existing = session.execute(
+def _series_pk(connection: Connection, record: InstanceRecord, study_pk: int) -> int:
+    existing = connection.execute(
         select(col(Series.pk)).where(col(Series.series_instance_uid) == record.series_uid)
     ).scalar_one_or_none()
     if existing is not None:
         return int(existing)
     md = record.metadata
     _insert_ignore(
-        session,
+        connection,
         Series,
         {
             "series_instance_uid": record.series_uid,
@@ -175,10 +180,10 @@ def _series_pk(session: Session, record: InstanceRecord, study_pk: int) -> int:
         },
         ["series_instance_uid"],
     )
-    pk = session.execute(
+    pk = connection.execute(
         select(col(Series.pk)).where(col(Series.series_instance_uid) == record.series_uid)
     ).scalar_one()
-    return int(pk)
+    return _known(pk)
 
 
 def _instance_values(record: InstanceRecord, series_pk: int) -> dict[str, Any]:
@@ -201,7 +206,7 @@ def _instance_values(record: InstanceRecord, series_pk: int) -> dict[str, Any]:
 
 
 def register(
-    session: Session, records: Sequence[InstanceRecord], *, overwrite: bool
+    connection: Connection, records: Sequence[InstanceRecord], *, overwrite: bool
 ) -> list[RegisterResult]:
     """Index stored objects; the caller commits. A race with another writer ends in
     :class:`IntegrityError`, which the caller answers by retrying in a new transaction.
@@ -211,7 +216,7 @@ def register(
     """
     held = {
         row.sop_instance_uid: row
-        for row in session.execute(
+        for row in connection.execute(
             select(
                 col(Instance.pk),
                 col(Instance.sop_instance_uid),
@@ -241,18 +246,20 @@ def register(
         batch[record.sop_instance_uid] = record
         series_pk = series_pks.get(record.series_uid)
         if series_pk is None:
-            series_pk = _series_pk(session, record, _study_pk(session, record))
+            series_pk = _series_pk(connection, record, _study_pk(connection, record))
             series_pks[record.series_uid] = series_pk
         values = _instance_values(record, series_pk)
         if earlier is None:
             new_rows.append({"sop_instance_uid": record.sop_instance_uid, **values})
             results.append(RegisterResult(Outcome.CREATED))
         else:
-            session.execute(update(Instance).where(col(Instance.pk) == earlier.pk).values(values))
+            connection.execute(
+                update(Instance).where(col(Instance.pk) == earlier.pk).values(values)
+            )
             replaced = earlier.object_key if earlier.object_key != record.object_key else None
             results.append(RegisterResult(Outcome.REPLACED, replaced))
     if new_rows:
-        session.execute(insert(Instance), new_rows)
+        connection.execute(insert(Instance), new_rows)
     return results
 
 

@@ -79,7 +79,7 @@ class Index:
         """
         try:
             with self.session(write=True) as session:
-                results = register(session, records, overwrite=overwrite)
+                results = register(session.connection(), records, overwrite=overwrite)
                 session.commit()
                 return results
         except IntegrityError:
@@ -88,7 +88,7 @@ class Index:
         # A single record lost a race (another request indexed the same UID first): once more,
         # now seeing the winner's row.
         with self.session(write=True) as session:
-            results = register(session, records, overwrite=overwrite)
+            results = register(session.connection(), records, overwrite=overwrite)
             session.commit()
             return results
 
