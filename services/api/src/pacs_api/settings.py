@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
 
+from pacs_common.network import is_loopback
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     def _secure_by_default(self) -> Settings:
         """Refuse to serve the network without authentication (ARCHITECTURE.md, secure by
         default): the API has no authentication of its own yet."""
-        if not _is_loopback(self.host) and not self.allow_unauthenticated_network:
+        if not is_loopback(self.host) and not self.allow_unauthenticated_network:
             raise ValueError(
                 f"host {self.host!r} is not a loopback address and the API has no "
                 "authentication configured: bind 127.0.0.1 and put an authenticating reverse "
@@ -114,12 +114,3 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

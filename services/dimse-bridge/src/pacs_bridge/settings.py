@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pacs_common.network import is_loopback
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -191,7 +192,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _secure_by_default(self) -> Settings:
         if self.allow_any_calling_ae:
-            if not _is_loopback(self.host):
+            if not is_loopback(self.host):
                 raise ValueError(
                     f"allow_any_calling_ae accepts every peer, which is refused on the "
                     f"non-loopback address {self.host!r}: list the peers in allow instead"
@@ -252,12 +253,3 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of setting names to values")
     return data
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
