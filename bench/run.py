@@ -7,7 +7,9 @@ own processes (uvicorn, two workers) and this script is the client. It prints:
   and batches of 50 from two clients at once;
 - QIDO-RS median / p95 latency for the study queries viewers and EHRs send;
 - WADO-RS whole-series retrieve MB/s;
-- series ``/metadata`` median / p95 latency.
+- series ``/metadata`` median / p95 latency;
+- for viewers (issue 3): a single frame, a rendered 512x512 JPEG and the metadata of a
+  1,000-instance series (median / p95).
 
 Figures are medians of several runs, printed with the machine's load average: the machines are
 shared and noisy, so compare figures from one run, not across runs. Targets from the foundation
@@ -231,6 +233,50 @@ def bench(name: str, slices: int, size: int, runs: int) -> None:
             f"series /metadata      {ms(statistics.median(times))} {ms(p95(times))} "
             f"(median / p95; target <= 30 ms)"
         )
+        viewer(http, url, study_uid, series_uid, runs)
+
+
+def viewer(http: httpx.Client, url: str, study_uid: str, series_uid: str, runs: int) -> None:
+    """What a web viewer asks for (issue 3): frames, rendered images, a 1,000-instance series'
+    metadata (small images: metadata does not grow with the pixels)."""
+    instances = http.get(f"{url}/studies/{study_uid}/series/{series_uid}/instances").json()
+    middle = instances[len(instances) // 2]["00080018"]["Value"][0]
+    instance = f"{url}/studies/{study_uid}/series/{series_uid}/instances/{middle}"
+    frame = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+    times = timed(
+        lambda: http.get(f"{instance}/frames/1", headers={"Accept": frame}).raise_for_status(),
+        runs * 10,
+    )
+    print(
+        f"single frame          {ms(statistics.median(times))} {ms(p95(times))} "
+        f"(median / p95; target median <= 10 ms)"
+    )
+    times = timed(
+        lambda: http.get(
+            f"{instance}/rendered", params={"window": "40,400"}, headers={"Accept": "image/jpeg"}
+        ).raise_for_status(),
+        runs * 10,
+    )
+    print(
+        f"rendered 512 JPEG     {ms(statistics.median(times))} {ms(p95(times))} "
+        f"(median / p95; target median <= 15 ms)"
+    )
+    large = [to_bytes(ds) for ds in iter_ct_series(1000, 16, 16, seed=3, patient_id="BENCH-1K")]
+    for i in range(0, len(large), 100):
+        stow(http, url, large[i : i + 100])
+    ds_study = http.get(f"{url}/studies", params={"PatientID": "BENCH-1K"}).json()
+    big_study = ds_study[0]["0020000D"]["Value"][0]
+    big_series = http.get(f"{url}/studies/{big_study}/series").json()[0]["0020000E"]["Value"][0]
+    times = timed(
+        lambda: http.get(
+            f"{url}/studies/{big_study}/series/{big_series}/metadata"
+        ).raise_for_status(),
+        runs * 2,
+    )
+    print(
+        f"1,000-instance /metadata {ms(statistics.median(times))} {ms(p95(times))} "
+        f"(median / p95; target <= 100 ms)"
+    )
 
 
 def main() -> None:
