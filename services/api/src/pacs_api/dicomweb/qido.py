@@ -10,8 +10,10 @@ Each route parses the query parameters (:mod:`pacs_api.dicomweb.qido_params`), a
 - ``200`` with an ``application/dicom+json`` array (PS3.18 §10.6.3, Annex F), also when
   nothing matches (``[]``): PS3.18 allows ``204`` there too, but an empty array is one code
   path for every client and is what OHIF and dicomweb-client handle without special cases.
-  A client accepting only ``application/json`` gets the same array under that type;
-  any other Accept is answered ``406``.
+  A client accepting only ``application/json`` gets the same array under that type.
+- ``multipart/related; type="application/dicom+xml"`` when asked (§10.6.3.2): one PS3.19
+  Native DICOM Model document per match (:mod:`pacs_api.dicomweb.xml`), ``204`` when nothing
+  matches (a multipart body cannot be empty). Any other Accept is answered ``406``.
 - ``Warning: 299 {host} "<text>"`` headers (RFC 7234 §5.5; PS3.18 §8.3.4.2 uses them for
   fuzzy matching) for every ignored parameter or key, a lowered limit, and when more
   matches exist beyond the page ("use offset to page").
@@ -25,13 +27,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pacs_common.attributes import Level
 
 from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep
 from pacs_api.dicomweb.negotiation import parse_accept
 from pacs_api.dicomweb.qido_params import parse_query
 from pacs_api.dicomweb.scope import SeriesScope, StudyScope
+from pacs_api.dicomweb.xml import MULTIPART_XML, admits_xml, xml_answer
 from pacs_api.errors import NotAcceptable, warning_header
 from pacs_api.index.repository import Index, Scope
 from pacs_api.settings import Settings
@@ -46,11 +49,13 @@ _AGENT = re.compile(r"[A-Za-z0-9.\-]+(?::\d+)?|\[[0-9A-Fa-f:.]+\](?::\d+)?")
 QIDO_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The matches as a DICOM JSON array (PS3.18 §10.6.3, Annex F); `[]` when "
-        "nothing matches. Warning headers name ignored parameters.",
-        "content": {DICOM_JSON: {}},
+        "nothing matches. Asked for it, one PS3.19 Native DICOM Model document per match. "
+        "Warning headers name ignored parameters.",
+        "content": {DICOM_JSON: {}, MULTIPART_XML: {}},
     },
+    204: {"description": "No match, for an XML answer (PS3.18 §10.6.3.2)."},
     400: {"description": "A malformed parameter value or path UID (named in the detail)."},
-    406: {"description": "The Accept header admits neither application/dicom+json nor JSON."},
+    406: {"description": "The Accept header admits neither DICOM JSON, JSON nor DICOM XML."},
 }
 _PARAMETERS = (
     "Matching keys by keyword or tag (`PatientName=DOE*`, `00100020=PAT1`, "
@@ -67,7 +72,7 @@ _PARAMETERS = (
 )
 def search_studies(
     request: Request, index: IndexDep, settings: SettingsDep, base: BaseUrlDep
-) -> JSONResponse:
+) -> Response:
     return _search(request, index, settings, base, Level.STUDY, None)
 
 
@@ -79,7 +84,7 @@ def search_studies(
 )
 def search_study_series(
     scope: StudyScope, request: Request, index: IndexDep, settings: SettingsDep, base: BaseUrlDep
-) -> JSONResponse:
+) -> Response:
     return _search(request, index, settings, base, Level.SERIES, scope)
 
 
@@ -88,7 +93,7 @@ def search_study_series(
 )
 def search_series(
     request: Request, index: IndexDep, settings: SettingsDep, base: BaseUrlDep
-) -> JSONResponse:
+) -> Response:
     return _search(request, index, settings, base, Level.SERIES, None)
 
 
@@ -100,7 +105,7 @@ def search_series(
 )
 def search_series_instances(
     scope: SeriesScope, request: Request, index: IndexDep, settings: SettingsDep, base: BaseUrlDep
-) -> JSONResponse:
+) -> Response:
     return _search(request, index, settings, base, Level.IMAGE, scope)
 
 
@@ -112,7 +117,7 @@ def search_series_instances(
 )
 def search_study_instances(
     scope: StudyScope, request: Request, index: IndexDep, settings: SettingsDep, base: BaseUrlDep
-) -> JSONResponse:
+) -> Response:
     return _search(request, index, settings, base, Level.IMAGE, scope)
 
 
@@ -121,7 +126,7 @@ def search_study_instances(
 )
 def search_instances(
     request: Request, index: IndexDep, settings: SettingsDep, base: BaseUrlDep
-) -> JSONResponse:
+) -> Response:
     return _search(request, index, settings, base, Level.IMAGE, None)
 
 
@@ -132,7 +137,7 @@ def _search(
     base: str,
     level: Level,
     scope: Scope | None,
-) -> JSONResponse:
+) -> Response:
     media_type = answer_media_type(", ".join(request.headers.getlist("accept")) or None)
     query, warnings = parse_query(
         request.query_params.multi_items(),
@@ -143,7 +148,10 @@ def _search(
         series_uid=scope.series_uid if scope else None,
     )
     result = index.search(query)
-    response = JSONResponse(result.datasets, media_type=media_type)
+    if media_type == MULTIPART_XML:
+        response = xml_answer(result.datasets)
+    else:
+        response = JSONResponse(result.datasets, media_type=media_type)
     agent = _warn_agent(base)
     for text in [*warnings, *result.warnings, *([TRUNCATED] if result.truncated else [])]:
         response.headers.append("Warning", warning_header(text, agent))
@@ -151,14 +159,18 @@ def _search(
 
 
 def answer_media_type(accept: str | None) -> str:
-    """The media type of the answer: DICOM JSON unless the client only takes plain JSON."""
+    """The media type of the answer: DICOM JSON unless the client's preferred range is plain
+    JSON or multipart DICOM XML (PS3.18 §10.6.3, §8.7.4)."""
     for accepted in parse_accept(accept):
         if accepted.media.value in (DICOM_JSON, "application/*", "*/*"):
             return DICOM_JSON
         if accepted.media.value == JSON:
             return JSON
+        if admits_xml(accepted.media):
+            return MULTIPART_XML
     raise NotAcceptable(
-        f"cannot answer Accept: {accept!r}; QIDO-RS answers are {DICOM_JSON} (PS3.18 §10.6.3)"
+        f"cannot answer Accept: {accept!r}; QIDO-RS answers are {DICOM_JSON} or "
+        f"{MULTIPART_XML} (PS3.18 §10.6.3)"
     )
 
 

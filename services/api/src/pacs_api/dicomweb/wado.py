@@ -5,7 +5,9 @@
   A request for a specific transfer syntax that differs from the stored one is answered 406
   until transcoding is added (§8.7.3.5.2 lets an origin server refuse what it cannot produce).
 - ``.../metadata`` answers the precomputed DICOM JSON of every instance (§10.4.1.1.2,
-  Annex F) without reading a single object: bulk data appear as BulkDataURI (F.2.6).
+  Annex F) without reading a single object: bulk data appear as BulkDataURI (F.2.6). Asked for
+  ``multipart/related; type="application/dicom+xml"``, it answers one PS3.19 document per
+  instance instead (:mod:`pacs_api.dicomweb.xml`).
 - ``.../instances/{instance}/bulkdata/{tag}`` serves one top-level bulk data element by its
   byte range in the stored object (§10.4.1.1.5), as ``multipart/related;
   type="application/octet-stream"`` (one part, with Content-Location) or, when the Accept
@@ -20,6 +22,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -27,8 +30,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
-from pacs_api.dicomweb.negotiation import accepts_json, dicom_transfer_syntax, parse_accept
+from pacs_api.dicomweb.negotiation import dicom_transfer_syntax, parse_accept
 from pacs_api.dicomweb.scope import InstanceScope, SeriesScope, StudyScope, describe
+from pacs_api.dicomweb.xml import prefers_xml, xml_answer
 from pacs_api.errors import NotAcceptable, NotFound, RangeNotSatisfiable
 from pacs_api.index.repository import Index, Scope, StoredInstance
 from pacs_api.ingest.parse import BULK_MARK
@@ -38,6 +42,8 @@ from pacs_api.storage.readahead import read_ahead
 router = APIRouter(tags=["WADO-RS"])
 
 DICOM_JSON = "application/dicom+json"
+#: The Accept ranges the DICOM JSON metadata answers (the default; §8.7.3).
+JSON_RANGES = frozenset({"*/*", "application/*", DICOM_JSON, "application/json"})
 OCTET_STREAM = "application/octet-stream"
 
 
@@ -197,12 +203,14 @@ def _multipart(
 
 
 def _metadata(scope: Scope, request: Request, index: Index, base: str) -> Response:
-    accepts_json(request.headers.get("accept"))
+    xml = prefers_xml(request.headers.get("accept"), JSON_RANGES)
     documents = index.metadata(scope)
     if not documents:
         raise NotFound(f"no {describe(scope)} is stored")
     body = "[" + ",".join(documents) + "]"
     body = body.replace(f'"BulkDataURI":"{BULK_MARK}', f'"BulkDataURI":"{base}')
+    if xml:  # PS3.19 documents, converted from the same JSON (PS3.18 §10.4.1.1.2)
+        return xml_answer(json.loads(body))
     return Response(body.encode("utf-8"), media_type=DICOM_JSON)
 
 
