@@ -12,6 +12,10 @@
 #   already running server is used as it is; an installed but stopped cluster is started; trust
 #   authentication for 127.0.0.1/::1 is set only in a cluster this script installed itself.
 #   With PACS_TEST_POSTGRES_URL set, the tests use that server and no local one is set up.
+# - Browser test (tests/interop/test_ohif.py): Debian's chromium when /usr/bin/chromium is
+#   missing (never a browser downloaded by Playwright), and the OHIF viewer's prebuilt dist/
+#   from the npm registry (`npm pack @ohif/app@OHIF_VERSION`, its sha512 checked) unpacked into
+#   .tools/ohif/OHIF_VERSION/ when that is missing; other versions there are removed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +23,8 @@ UV_VERSION="0.13.9"
 APT_PACKAGES=(dicom3tools dcmtk)  # and postgresql, unless PACS_TEST_POSTGRES_URL names a server
 PG_HOST=127.0.0.1
 PG_PORT=5432
+OHIF_VERSION="3.13.2"  # the version tests/support/ohif.py was verified with; change both
+OHIF_INTEGRITY="sha512-WZdxmpmG7rqFgW9ZJLcbgr3XCtLi1KDNPoMaeY5PPe6j4G4fjEjjkycZM6C6Zk2F87BKxFfpq+jd5xXZB9E8EA=="
 HBA_MARKER="# pacs-cloud: trust on loopback (scripts/install-test-deps.sh)"
 
 export DEBIAN_FRONTEND=noninteractive
@@ -133,6 +139,37 @@ postgres_server() {
   exit 1
 }
 
+chromium_browser() {
+  [[ -x /usr/bin/chromium ]] || apt_packages chromium
+}
+
+ohif_viewer() (
+  # A subshell: its EXIT trap removes the download, whatever happens.
+  dest="${ROOT}/.tools/ohif/${OHIF_VERSION}"
+  [[ -f "${dest}/dist/index.html" ]] && exit 0
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm is needed to fetch @ohif/app ${OHIF_VERSION} (Debian: apt-get install npm)"
+    exit 1
+  fi
+  log "fetching @ohif/app ${OHIF_VERSION} from the npm registry into .tools/ohif/"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "${tmp}"' EXIT
+  (cd "${tmp}" && npm pack --silent "@ohif/app@${OHIF_VERSION}" >/dev/null)
+  tarball="${tmp}/ohif-app-${OHIF_VERSION}.tgz"
+  integrity="$(python3 -c 'import base64, hashlib, sys
+print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())
+' "${tarball}")"
+  if [[ "${integrity}" != "${OHIF_INTEGRITY}" ]]; then
+    log "@ohif/app ${OHIF_VERSION}: integrity ${integrity} is not the pinned ${OHIF_INTEGRITY}"
+    exit 1
+  fi
+  mkdir "${tmp}/unpacked"
+  tar -xzf "${tarball}" -C "${tmp}/unpacked" --strip-components=1
+  rm -rf "${ROOT}/.tools/ohif"
+  mkdir -p "${ROOT}/.tools/ohif"
+  mv "${tmp}/unpacked" "${dest}"
+)
+
 postgres_installed_here=false
 python_deps
 if [[ "${python_only}" == false ]]; then
@@ -142,4 +179,6 @@ if [[ "${python_only}" == false ]]; then
     apt_packages "${APT_PACKAGES[@]}" postgresql
     postgres_server
   fi
+  chromium_browser
+  ohif_viewer
 fi
