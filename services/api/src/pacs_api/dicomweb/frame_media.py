@@ -1,8 +1,8 @@
 """Media types and transfer syntaxes of frames (PS3.18 §8.7.3.3.2, §8.7.3.5).
 
-Frames are served in the transfer syntax they are stored in; nothing is transcoded yet. An
+Frames are served in the transfer syntax they are stored in, or decoded to native frames. An
 Accept header is read range by range, highest q first, and the first range that the stored
-frames satisfy as they are wins:
+frames satisfy, as they are or decoded, wins:
 
 - ``*/*``, ``multipart/*``, or ``multipart/related`` without ``type``: the frames as stored
   (not big-endian native data, whose byte order a client that did not ask cannot know).
@@ -14,9 +14,14 @@ frames satisfy as they are wins:
   wildcard such as ``image/*``): compressed frames whose media type matches.
 - An explicit ``transfer-syntax=UID`` matches only the stored syntax (Implicit and Explicit VR
   Little Endian give the same native frame bytes, so either names them).
+- Decoded: ``multipart/related; type="application/octet-stream"`` without ``transfer-syntax``
+  or with Explicit (or Implicit) VR Little Endian, for frames stored compressed: each frame is
+  decoded (:class:`~pacs_api.imaging.transcode.DecodedFrames`) and sent native, which is
+  what viewers without a codec need. YBR colour comes out as RGB.
 
-Anything else would need transcoding: 406 with the reason (§8.7.3.5 lets the origin server
-refuse what it cannot produce).
+Anything else would need re-encoding the frames (a compressed media type other than the
+stored one, native frames of a retired big-endian object): 406 with the reason (§8.7.3.5 lets
+the origin server refuse what it cannot produce).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from pacs_api.dicomweb.multipart import MediaType
 from pacs_api.dicomweb.negotiation import parse_accept
 from pacs_api.errors import NotAcceptable
+from pacs_api.imaging.transcode import refusal
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -66,24 +72,29 @@ class FrameMedia:
 
     media_type: str
     transfer_syntax: str
+    #: Whether the stored frames are decoded to native ones (else sent as stored).
+    decode: bool = False
 
 
 def choose_frame_media(accept: str | None, stored_syntax: str) -> FrameMedia:
-    """The answer for an Accept header and the stored syntax; 406 when none fits as stored."""
+    """The answer for an Accept header and the stored syntax; 406 when none fits."""
     if stored_syntax.startswith(VIDEO_PREFIX):
         raise NotAcceptable(
             f"the pixel data is a video stream ({stored_syntax}) whose frames are not encoded "
             "separately; retrieve the instance or its Pixel Data bulk data instead"
         )
     for accepted in parse_accept(accept):
-        answer = _match(accepted.media, stored_syntax)
+        answer = _match(accepted.media, stored_syntax) or _decoded(accepted.media, stored_syntax)
         if answer is not None:
             return answer
     stored_media = _stored_media(stored_syntax)
+    reason = None if is_native(stored_syntax) else refusal(stored_syntax, EXPLICIT_LE)
     raise NotAcceptable(
         f"the frames are stored in transfer syntax {stored_syntax} ({stored_media}); "
-        f"Accept: {accept!r} asks for a form that needs transcoding, which this server does "
-        'not do yet; ask for multipart/related; type="application/octet-stream"; '
+        f"Accept: {accept!r} asks for a form that needs transcoding them, which this server "
+        "does only to native frames (application/octet-stream)"
+        + (f", and cannot do for these: {reason}" if reason else "")
+        + '; ask for multipart/related; type="application/octet-stream"; '
         "transfer-syntax=* to receive the frames as stored (PS3.18 §8.7.3.5)"
     )
 
@@ -117,6 +128,20 @@ def _match(media: MediaType, stored_syntax: str) -> FrameMedia | None:
     if syntax is None and stored_syntax != EXPLICIT_BE:
         return FrameMedia(stored_media, label)
     return None
+
+
+def _decoded(media: MediaType, stored_syntax: str) -> FrameMedia | None:
+    """Native frames decoded from compressed ones, when the range asks for them and the
+    stored syntax has a decoder here (PS3.18 §8.7.3.3.2)."""
+    if media.value != "multipart/related" or is_native(stored_syntax):
+        return None
+    part = media.params.get("type", "").strip().lower()
+    syntax = media.params.get("transfer-syntax")
+    if part != OCTET_STREAM or syntax not in (None, EXPLICIT_LE, IMPLICIT_LE):
+        return None
+    if refusal(stored_syntax, EXPLICIT_LE) is not None:
+        return None
+    return FrameMedia(OCTET_STREAM, EXPLICIT_LE, decode=True)
 
 
 def _covers(pattern: str, media_type: str) -> bool:

@@ -15,7 +15,8 @@ Pixel Data extent recorded at ingest:
 
 The media type and transfer syntax of the answer are negotiated by
 :func:`~pacs_api.dicomweb.frame_media.choose_frame_media` (PS3.18 §8.7.3.3.2, §8.7.3.5):
-frames are served as stored; a request that needs transcoding is a 406.
+frames are served as stored, or, asked for as native octet-stream when stored compressed,
+decoded from the whole object (:class:`~pacs_api.imaging.transcode.DecodedFrames`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.frame_media import FrameMedia, choose_frame_media, is_native
 from pacs_api.dicomweb.scope import InstanceScope, describe
 from pacs_api.errors import BadRequest, NotAcceptable, NotFound
+from pacs_api.imaging.transcode import DecodedFrames, Untranscodable
 from pacs_api.index.repository import Index, Scope, StoredInstance
 from pacs_api.storage.base import ObjectStore
 
@@ -60,7 +62,7 @@ def retrieve_frames(
     numbers = parse_frame_list(frames)
     stored, layout = _locate(index, scope)
     media = choose_frame_media(request.headers.get("accept"), stored.transfer_syntax_uid)
-    source = _open_frames(store, stored, layout)
+    source = _open_frames(store, stored, layout, decode=media.decode)
     beyond = [n for n in numbers if n > source.count]
     if beyond:
         raise NotFound(
@@ -202,19 +204,28 @@ class EncapsulatedFrames:
 class _CheckedFrames:
     """Turns a broken encapsulation in a stored object into a clear 404 instead of a 500."""
 
-    def __init__(self, inner: NativeFrames | EncapsulatedFrames) -> None:
+    def __init__(self, inner: NativeFrames | EncapsulatedFrames | DecodedFrames) -> None:
         self.inner, self.count = inner, inner.count
 
     def read(self, number: int) -> bytes:
         try:
             return self.inner.read(number)
+        except Untranscodable as exc:
+            raise NotAcceptable(f"frame {number} cannot be decoded: {exc}") from None
         except (ValueError, struct.error, IndexError) as exc:
             raise NotFound(
                 f"frame {number} cannot be found in the stored Pixel Data: {exc}"
             ) from None
 
 
-def _open_frames(store: ObjectStore, stored: StoredInstance, layout: PixelLayout) -> _CheckedFrames:
+def _open_frames(
+    store: ObjectStore, stored: StoredInstance, layout: PixelLayout, *, decode: bool
+) -> _CheckedFrames:
+    if decode:
+        try:
+            return _CheckedFrames(DecodedFrames(store.read(stored.object_key)))
+        except Untranscodable as exc:
+            raise NotAcceptable(f"the frames cannot be decoded: {exc}") from None
     extent = stored.bulk[PIXEL_DATA]
     try:
         if is_native(stored.transfer_syntax_uid):

@@ -1,9 +1,13 @@
 """WADO-RS: Retrieve Instances and Retrieve Metadata (PS3.18 §10.4).
 
 - ``GET /studies/{study}[/series/{series}[/instances/{instance}]]`` streams the stored objects
-  as ``multipart/related; type="application/dicom"`` (§10.4.1.1.1), byte for byte as stored.
-  A request for a specific transfer syntax that differs from the stored one is answered 406
-  until transcoding is added (§8.7.3.5.2 lets an origin server refuse what it cannot produce).
+  as ``multipart/related; type="application/dicom"`` (§10.4.1.1.1), instance by instance, each
+  in the highest-q acceptable transfer syntax that can be produced for it (§8.7.3.5,
+  :func:`~pacs_api.dicomweb.negotiation.choose_transfer_syntax`): as stored, byte for byte, or
+  transcoded (:mod:`pacs_api.imaging.transcode`, one instance in memory at a time), the part's
+  Content-Type naming the syntax sent. Syntaxes are chosen, and the first instance transcoded,
+  before the answer starts, so what cannot be produced is a 406; a later instance the codec
+  rejects breaks the stream off (logged) rather than leaving it silently short.
 - ``.../metadata`` answers the precomputed DICOM JSON of every instance (§10.4.1.1.2,
   Annex F) without reading a single object: bulk data appear as BulkDataURI (F.2.6). Asked for
   ``multipart/related; type="application/dicom+xml"``, it answers one PS3.19 document per
@@ -30,10 +34,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
-from pacs_api.dicomweb.negotiation import dicom_transfer_syntax, parse_accept
+from pacs_api.dicomweb.negotiation import (
+    choose_transfer_syntax,
+    dicom_transfer_syntaxes,
+    parse_accept,
+)
 from pacs_api.dicomweb.scope import InstanceScope, SeriesScope, StudyScope, describe
 from pacs_api.dicomweb.xml import prefers_xml, xml_answer
 from pacs_api.errors import NotAcceptable, NotFound, RangeNotSatisfiable
+from pacs_api.imaging.transcode import Untranscodable, refusal, transcode
 from pacs_api.index.repository import Index, Scope, StoredInstance
 from pacs_api.ingest.parse import BULK_MARK
 from pacs_api.storage.base import ObjectStore
@@ -155,27 +164,38 @@ def _instances(index: Index, scope: Scope) -> list[StoredInstance]:
 def _retrieve(
     scope: Scope, request: Request, index: Index, store: ObjectStore, base: str
 ) -> StreamingResponse:
-    wanted = dicom_transfer_syntax(request.headers.get("accept"))
+    ranges = dicom_transfer_syntaxes(request.headers.get("accept"))
     instances = _instances(index, scope)
-    if wanted not in (None, "*"):
-        other = [i for i in instances if i.transfer_syntax_uid != wanted]
-        if other:
-            raise NotAcceptable(
-                f"{len(other)} instance(s) are stored in transfer syntax "
-                f"{other[0].transfer_syntax_uid}, not {wanted}; ask with transfer-syntax=* "
-                "for the stored syntax (PS3.18 §8.7.3.5)"
-            )
+    targets = [choose_transfer_syntax(ranges, i.transfer_syntax_uid, refusal) for i in instances]
     boundary = uuid.uuid4().hex
-    first = store.open(instances[0].object_key)  # a store outage is a 503 before any byte
+    # A store outage is a 503, and a codec failure on the first instance a 406, before any byte.
+    first = _part(instances[0], targets[0], store.open(instances[0].object_key))
     return StreamingResponse(
-        _multipart(instances, first, store, base, boundary),
+        _multipart(instances, targets, first, store, base, boundary),
         media_type=f'multipart/related; type="application/dicom"; boundary={boundary}',
     )
 
 
+def _part(
+    item: StoredInstance, target: str, chunks: Iterator[bytes]
+) -> tuple[int, Iterator[bytes]]:
+    """The length and bytes of one instance in *target*: as stored, or transcoded."""
+    if target == item.transfer_syntax_uid:
+        return item.size, chunks
+    try:
+        data = transcode(b"".join(chunks), target)
+    except Untranscodable as exc:
+        raise NotAcceptable(
+            f"instance {item.sop_instance_uid}, stored in transfer syntax "
+            f"{item.transfer_syntax_uid}, cannot be sent in {target}: {exc} (PS3.18 §8.7.3.5)"
+        ) from None
+    return len(data), iter((data,))
+
+
 def _multipart(
     instances: list[StoredInstance],
-    first: Iterator[bytes],
+    targets: list[str],
+    first: tuple[int, Iterator[bytes]],
     store: ObjectStore,
     base: str,
     boundary: str,
@@ -186,18 +206,19 @@ def _multipart(
         if store.read_ahead
         else (store.open(key) for key, _ in later)
     )
-    for position, item in enumerate(instances):
+    for position, (item, target) in enumerate(zip(instances, targets, strict=True)):
         location = (
             f"{base}/studies/{item.study_uid}/series/{item.series_uid}"
             f"/instances/{item.sop_instance_uid}"
         )
+        size, chunks = first if position == 0 else _part(item, target, next(rest))
         yield (
             f"--{boundary}\r\n"
-            f"Content-Type: application/dicom; transfer-syntax={item.transfer_syntax_uid}\r\n"
-            f"Content-Length: {item.size}\r\n"
+            f"Content-Type: application/dicom; transfer-syntax={target}\r\n"
+            f"Content-Length: {size}\r\n"
             f"Content-Location: {location}\r\n\r\n"
         ).encode()
-        yield from (first if position == 0 else next(rest))
+        yield from chunks
         yield b"\r\n"
     yield f"--{boundary}--\r\n".encode()
 
