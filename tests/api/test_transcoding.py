@@ -17,12 +17,14 @@ import numpy as np
 import pydicom
 import pytest
 from fastapi.testclient import TestClient
+from pacs_api.imaging.transcode import refusal
 from pacs_common.media import iter_multipart_related, parse_content_type
 from pacs_common.synthetic import synthetic_uid, to_bytes
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.uid import (
     MPEG2MPML,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
@@ -101,7 +103,9 @@ def retrieve(client: TestClient, url: str, *syntaxes: tuple[str, float]) -> list
         ("CT_small.dcm", False),  # native Explicit VR Little Endian
     ],
 )
-@pytest.mark.parametrize("target", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize(
+    "target", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
+)
 def test_retrieve_as_native_equals_pydicom_decoding(
     client: TestClient, name: str, lossy: bool, target: str
 ) -> None:
@@ -168,7 +172,7 @@ def test_q_values_choose_highest_producible(client: TestClient) -> None:
         (None, MPEG2MPML, "does not produce"),  # a video syntax: no encoder
         (None, JPEGBaseline8Bit, "8-bit"),  # 16-bit CT cannot be JPEG Baseline
         ("MR_small_bigendian.dcm", ExplicitVRLittleEndian, "retired"),
-        ("SC_rgb_rle_32bit.dcm", JPEGLSLossless, "cannot be encoded"),  # 32-bit: no JPEG-LS
+        ("SC_rgb_rle_32bit.dcm", JPEGLSLossless, "cannot be transcoded"),  # 32-bit: no JPEG-LS
     ],
 )
 def test_unproducible_syntax_406_with_reason(
@@ -182,6 +186,15 @@ def test_unproducible_syntax_406_with_reason(
     detail = response.json()["detail"]
     assert syntax in detail and str(original.file_meta.TransferSyntaxUID) in detail
     assert reason in detail
+
+
+def test_refusal_private_source_syntax() -> None:
+    """An object in a private or unknown transfer syntax is served only as stored: its
+    encoding cannot be read, so it is never transcoded (PS3.5 §10)."""
+    assert refusal("1.2.3.4.5", "1.2.3.4.5") is None
+    reason = refusal("1.2.3.4.5", ExplicitVRLittleEndian)
+    assert reason is not None and "only as stored" in reason
+    assert refusal(ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian) is None
 
 
 def test_native_frames_from_jpeg_multiframe(client: TestClient) -> None:

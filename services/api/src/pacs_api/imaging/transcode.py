@@ -90,6 +90,8 @@ def refusal(source: str, target: str) -> str | None:
         return None
     if target not in TARGETS:
         return f"this server does not produce transfer syntax {_described(target)}"
+    if not UID(source).is_transfer_syntax:  # private or unknown: its encoding is not known
+        return f"objects stored in transfer syntax {source!r} are served only as stored"
     if UID(source).is_compressed:
         try:
             decoder = get_decoder(UID(source))
@@ -149,7 +151,7 @@ def transcode(data: bytes, target: str) -> bytes:
         raise Untranscodable(str(exc)) from None
     except CODEC_ERRORS as exc:
         raise Untranscodable(
-            f"the pixel data cannot be encoded in {_described(target)}: "
+            f"the pixel data cannot be transcoded to {_described(target)}: "
             + " ".join(str(exc).split())[:400]
         ) from None
     return out.getvalue()
