@@ -234,6 +234,7 @@ def bench(name: str, slices: int, size: int, runs: int) -> None:
             f"(median / p95; target <= 30 ms)"
         )
         viewer(http, url, study_uid, series_uid, runs)
+        transcoding(size, runs)
 
 
 def viewer(http: httpx.Client, url: str, study_uid: str, series_uid: str, runs: int) -> None:
@@ -277,6 +278,31 @@ def viewer(http: httpx.Client, url: str, study_uid: str, series_uid: str, runs: 
         f"1,000-instance /metadata {ms(statistics.median(times))} {ms(p95(times))} "
         f"(median / p95; target <= 100 ms)"
     )
+
+
+def transcoding(size: int, runs: int) -> None:
+    """Transcoding throughput per codec (issue 3) in MB/s of native pixel data, for one
+    size x size CT slice: native to each lossless syntax, and from it back to native (the
+    pure function WADO-RS runs per instance, without HTTP)."""
+    from pacs_api.imaging.transcode import transcode
+    from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
+
+    native = to_bytes(next(iter_ct_series(1, size, size, seed=4, patient_id="BENCH-TC")))
+    megabytes = size * size * 2 / 1e6  # 16-bit samples
+    print(f"transcoding one {size}x{size} CT slice (MB/s of native pixel data, median)")
+    for label, syntax in (
+        ("RLE Lossless", RLELossless),
+        ("JPEG-LS Lossless", JPEGLSLossless),
+        ("JPEG 2000 Lossless", JPEG2000Lossless),
+    ):
+        encoded = transcode(native, syntax)
+        there = timed(lambda s=syntax: transcode(native, s), runs)
+        back = timed(lambda e=encoded: transcode(e, ExplicitVRLittleEndian), runs)
+        print(
+            f"  {label:18s} encode {megabytes / statistics.median(there):7.1f} MB/s   "
+            f"decode {megabytes / statistics.median(back):7.1f} MB/s   "
+            f"(object {len(native) / len(encoded):.1f}:1)"
+        )
 
 
 def main() -> None:
