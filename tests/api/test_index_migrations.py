@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pacs_api.index import models  # noqa: F401  (registers the tables)
 from pacs_api.index.db import make_engine, migrate
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 
@@ -41,3 +43,29 @@ def test_migrate_again_keeps_data(index_url: str) -> None:
     assert version == "0001"
     assert {"patient", "study", "series", "instance"} <= set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_concurrent_migrations_serialised(index_url: str) -> None:
+    """Worker processes start together and each migrates: four at once on an empty database
+    all succeed and leave one schema at the newest version."""
+    engines = [make_engine(index_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def run(engine: Engine) -> None:
+        try:
+            migrate(engine)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engines[0].connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
+            ("0001",)
+        ]
+    for engine in engines:
+        engine.dispose()

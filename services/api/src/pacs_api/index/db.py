@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,10 +57,25 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+#: Key of the PostgreSQL advisory lock that serialises migrations (any constant will do).
+_MIGRATION_LOCK = 0x70616373  # "pacs"
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (keeps existing data)."""
+    """Bring the schema to the newest migration (keeps existing data).
+
+    Every worker process and replica runs this at start, so concurrent runs are serialised:
+    by an advisory lock on PostgreSQL, by SQLite's write lock (``BEGIN IMMEDIATE``) on SQLite.
+    The second runner then finds the schema current and does nothing.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as plain:
+        connection = plain.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
