@@ -34,6 +34,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
+from pacs_api.dicomweb.frame_media import is_native
 from pacs_api.dicomweb.negotiation import (
     choose_transfer_syntax,
     dicom_transfer_syntaxes,
@@ -54,6 +55,8 @@ DICOM_JSON = "application/dicom+json"
 #: The Accept ranges the DICOM JSON metadata answers (the default; §8.7.3).
 JSON_RANGES = frozenset({"*/*", "application/*", DICOM_JSON, "application/json"})
 OCTET_STREAM = "application/octet-stream"
+PIXEL_DATA = "7FE00010"
+SEQUENCE_DELIMITATION_ITEM = 8  # (FFFE,E0DD) and a zero 32-bit length (PS3.5 §7.5.2)
 
 
 @router.get("/studies/{study}", summary="Retrieve a study's instances (PS3.18 §10.4)")
@@ -121,6 +124,10 @@ def bulkdata(
         raise NotFound(f"no bulk data element {tag} in {describe(scope)}")
     single_part = bulk_single_part(request.headers.get("accept"))
     offset, length = extent
+    if tag.upper() == PIXEL_DATA and not is_native(stored.transfer_syntax_uid):
+        # The stored extent of encapsulated Pixel Data ends after its Sequence Delimitation
+        # Item (what frames need); the value is the items alone (PS3.5 A.4), as pydicom has it.
+        length -= SEQUENCE_DELIMITATION_ITEM
     etag = f'"{stored.sha256}"'
     wanted = None
     if request.headers.get("if-range", etag) == etag:
