@@ -120,18 +120,3 @@ def choose_transfer_syntax(
         f"asked for ({asked}) can be produced from it: {'; '.join(dict.fromkeys(reasons))}; "
         "ask with transfer-syntax=* for the stored syntax (PS3.18 §8.7.3.5)"
     )
-
-
-def accepts_json(header: str | None) -> None:
-    """Raise 406 unless DICOM JSON is acceptable (metadata and QIDO answers, PS3.18 §8.7.3)."""
-    for accepted in parse_accept(header):
-        if accepted.media.value in (
-            "*/*",
-            "application/*",
-            "application/dicom+json",
-            "application/json",
-        ):
-            return
-    raise NotAcceptable(
-        f"cannot answer Accept: {header!r}; this resource is served as application/dicom+json"
-    )
