@@ -285,7 +285,13 @@ def transcoding(size: int, runs: int) -> None:
     size x size CT slice: native to each lossless syntax, and from it back to native (the
     pure function WADO-RS runs per instance, without HTTP)."""
     from pacs_api.imaging.transcode import transcode
-    from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
+    from pydicom.uid import (
+        ExplicitVRLittleEndian,
+        JPEG2000Lossless,
+        JPEGLosslessSV1,
+        JPEGLSLossless,
+        RLELossless,
+    )
 
     native = to_bytes(next(iter_ct_series(1, size, size, seed=4, patient_id="BENCH-TC")))
     megabytes = size * size * 2 / 1e6  # 16-bit samples
@@ -294,6 +300,7 @@ def transcoding(size: int, runs: int) -> None:
         ("RLE Lossless", RLELossless),
         ("JPEG-LS Lossless", JPEGLSLossless),
         ("JPEG 2000 Lossless", JPEG2000Lossless),
+        ("JPEG Lossless SV1", JPEGLosslessSV1),
     ):
         encoded = transcode(native, syntax)
         there = timed(lambda s=syntax: transcode(native, s), runs)

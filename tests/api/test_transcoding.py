@@ -29,6 +29,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     RLELossless,
 )
@@ -138,6 +140,34 @@ def test_native_ct_to_lossless_syntax_exact(client: TestClient, target: str) -> 
         assert ds.get("LossyImageCompression", "00") == "00"
 
 
+@pytest.mark.parametrize("target", [JPEGLosslessSV1, JPEGLossless])
+def test_native_ct_to_jpeg_lossless_exact(client: TestClient, target: str) -> None:
+    """A native 16-bit CT series asked for as JPEG Lossless, Process 14 Selection Value 1 or
+    Process 14 (PS3.5 A.4.1, PS3.18 §8.7.3.5), comes back in it, encoded by GDCM, and pydicom
+    decodes every instance to exactly the original pixels, not marked lossy."""
+    series = ct_datasets(3, seed=11)
+    found = retrieve(client, stored(client, *series), (target, 1.0))
+    assert [ds.SOPInstanceUID for ds in found] == [ds.SOPInstanceUID for ds in series]
+    for ds, original in zip(found, series, strict=True):
+        assert ds.file_meta.TransferSyntaxUID == target
+        assert ds.PhotometricInterpretation == "MONOCHROME2"
+        assert np.array_equal(ds.pixel_array, original.pixel_array)
+        assert ds.get("LossyImageCompression", "00") == "00"
+
+
+def test_rgb_multiframe_to_jpeg_lossless_sv1_exact(client: TestClient) -> None:
+    """8-bit RGB in two RLE frames asked for as JPEG Lossless SV1 (PS3.5 A.4.1, PS3.18
+    §8.7.3.5): one fragment per frame, still RGB (no colour transform), and pydicom decodes it
+    to exactly the original pixels."""
+    original = pydicom_file("SC_rgb_rle_2frame.dcm")
+    [ds] = retrieve(client, stored(client, original), (JPEGLosslessSV1, 1.0))
+    assert ds.file_meta.TransferSyntaxUID == JPEGLosslessSV1
+    assert ds.SOPInstanceUID == original.SOPInstanceUID
+    assert (ds.PhotometricInterpretation, ds.PlanarConfiguration) == ("RGB", 0)
+    assert np.array_equal(ds.pixel_array, original.pixel_array)
+    assert ds.get("LossyImageCompression", "00") == "00"
+
+
 def test_lossless_to_jpeg_baseline_marks_lossy(client: TestClient) -> None:
     """8-bit RGB asked for as JPEG Baseline is encoded (by Pillow) as YBR_FULL and marked
     lossy with its ratio and method (PS3.3 C.7.6.1.1.5, PS3.5 §8.2.1)."""
@@ -173,6 +203,8 @@ def test_q_values_choose_highest_producible(client: TestClient) -> None:
         (None, JPEGBaseline8Bit, "8-bit"),  # 16-bit CT cannot be JPEG Baseline
         ("MR_small_bigendian.dcm", ExplicitVRLittleEndian, "retired"),
         ("SC_rgb_rle_32bit.dcm", JPEGLSLossless, "cannot be transcoded"),  # 32-bit: no JPEG-LS
+        ("SC_rgb_rle_32bit.dcm", JPEGLosslessSV1, "2 to 16 bits"),  # Process 14: <= 16 bits
+        ("liver_1frame.dcm", JPEGLossless, "2 to 16 bits"),  # 1-bit
     ],
 )
 def test_unproducible_syntax_406_with_reason(

@@ -13,6 +13,9 @@ Targets (:data:`TARGETS`):
 - lossless encapsulated (PS3.5 §8.2, Annex A.4): RLE Lossless (§8.2.2, Annex G), JPEG-LS
   Lossless (§8.2.3), JPEG 2000 Lossless Only (§8.2.4), through pydicom's encoders (its own RLE,
   ``pyjpegls`` and ``pylibjpeg-openjpeg``);
+- JPEG Lossless (PS3.5 §8.2.1, Annex A.4.1): Process 14 Selection Value 1 (the DICOM default
+  lossless JPEG) and Process 14, by GDCM, for which pydicom has no encoder: see
+  :mod:`~pacs_api.imaging.jpeg_lossless`;
 - JPEG Baseline (Process 1, §8.2.1), lossy, by Pillow: see :mod:`~pacs_api.imaging.lossy`.
 
 Compressed sources are decoded frame by frame by :func:`~pacs_api.imaging.render.decode_frame`
@@ -44,10 +47,13 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     RLELossless,
 )
 
+from pacs_api.imaging.jpeg_lossless import encode_jpeg_lossless
 from pacs_api.imaging.lossy import encode_jpeg_baseline, is_lossy, keep_lossy_marks
 from pacs_api.imaging.render import Unrenderable, decode_frame, frame_count
 
@@ -57,8 +63,10 @@ NATIVE: Final = frozenset(
 )
 #: Lossless encapsulated targets, encoded by pydicom's encoder for each (PS3.5 Annex A.4).
 ENCAPSULATED: Final = frozenset({RLELossless, JPEGLSLossless, JPEG2000Lossless})
+#: JPEG Lossless targets, encoded by GDCM (PS3.5 Annex A.4.1).
+JPEG_LOSSLESS: Final = frozenset({JPEGLosslessSV1, JPEGLossless})
 #: Every transfer syntax this module writes.
-TARGETS: Final = NATIVE | ENCAPSULATED | {JPEGBaseline8Bit}
+TARGETS: Final = NATIVE | ENCAPSULATED | JPEG_LOSSLESS | {JPEGBaseline8Bit}
 
 #: What pydicom and the codec plugins raise for data they cannot decode or encode.
 CODEC_ERRORS: Final = (
@@ -142,6 +150,8 @@ def transcode(data: bytes, target: str) -> bytes:
             keep_lossy_marks(ds, source, stored_length)
         if target in ENCAPSULATED:
             ds.compress(UID(target), generate_instance_uid=False)
+        elif target in JPEG_LOSSLESS:
+            encode_jpeg_lossless(ds, target)
         elif target == JPEGBaseline8Bit:
             encode_jpeg_baseline(ds)
         ds.file_meta.TransferSyntaxUID = UID(target)
