@@ -5,14 +5,24 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from pacs_api import status
-from pacs_api.dicomweb import capabilities, delete, frames, qido, rendered, stow, wado, wado_uri
+from pacs_api.dicomweb import (
+    bulkdata,
+    capabilities,
+    delete,
+    frames,
+    qido,
+    rendered,
+    stow,
+    wado,
+    wado_uri,
+)
 
 
 def include_routes(app: FastAPI) -> None:
     app.include_router(status.router)
     app.include_router(wado_uri.router)  # at the server root, where EHR links point (PS3.18 §9)
     dicomweb = APIRouter(prefix="/dicom-web")
-    for module in (stow, qido, wado, frames, rendered, delete):
+    for module in (stow, qido, wado, bulkdata, frames, rendered, delete):
         dicomweb.include_router(module.router)
     app.include_router(dicomweb)
     app.include_router(capabilities.router)  # OPTIONS on /dicom-web and its resources

@@ -29,11 +29,16 @@ from fastapi.responses import Response, StreamingResponse
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.frames import parse_frame_list
-from pacs_api.dicomweb.scope import InstanceScope, SeriesScope, StudyScope, describe
+from pacs_api.dicomweb.scope import (
+    InstanceScope,
+    SeriesScope,
+    StudyScope,
+    stored_instances,
+)
 from pacs_api.errors import BadRequest, NotAcceptable, NotFound
 from pacs_api.imaging.params import THUMBNAIL, RenderOptions, RenderOptionsDep
 from pacs_api.imaging.service import render_instance
-from pacs_api.index.repository import Index, Scope, StoredInstance
+from pacs_api.index.repository import StoredInstance
 from pacs_api.storage.base import ObjectStore
 
 router = APIRouter(tags=["WADO-RS rendered"])
@@ -49,7 +54,7 @@ def study_rendered(
     store: StoreDep,
     base: BaseUrlDep,
 ) -> StreamingResponse:
-    return _multipart(_instances(index, scope), options, store, base)
+    return _multipart(stored_instances(index, scope), options, store, base)
 
 
 @router.get("/studies/{study}/series/{series}/rendered", summary="A series' instances rendered")
@@ -60,14 +65,14 @@ def series_rendered(
     store: StoreDep,
     base: BaseUrlDep,
 ) -> StreamingResponse:
-    return _multipart(_instances(index, scope), options, store, base)
+    return _multipart(stored_instances(index, scope), options, store, base)
 
 
 @router.get(INSTANCE + "/rendered", summary="An instance rendered (frame 1)")
 def instance_rendered(
     scope: InstanceScope, options: RenderOptionsDep, index: IndexDep, store: StoreDep
 ) -> Response:
-    image = render_instance(store, _instances(index, scope)[0], options)
+    image = render_instance(store, stored_instances(index, scope)[0], options)
     return Response(image, media_type=options.media_type)
 
 
@@ -79,7 +84,7 @@ def frame_rendered(
     index: IndexDep,
     store: StoreDep,
 ) -> Response:
-    stored = _instances(index, scope)[0]
+    stored = stored_instances(index, scope)[0]
     image = render_instance(store, stored, options, frame=_one_frame(frames))
     return Response(image, media_type=options.media_type)
 
@@ -88,7 +93,7 @@ def frame_rendered(
 def study_thumbnail(
     scope: StudyScope, options: RenderOptionsDep, index: IndexDep, store: StoreDep
 ) -> Response:
-    instances = _instances(index, scope)
+    instances = stored_instances(index, scope)
     first_series = [i for i in instances if i.series_uid == instances[0].series_uid]
     return _thumbnail(first_series[len(first_series) // 2], options, store)
 
@@ -97,7 +102,7 @@ def study_thumbnail(
 def series_thumbnail(
     scope: SeriesScope, options: RenderOptionsDep, index: IndexDep, store: StoreDep
 ) -> Response:
-    instances = _instances(index, scope)
+    instances = stored_instances(index, scope)
     return _thumbnail(instances[len(instances) // 2], options, store)
 
 
@@ -105,7 +110,7 @@ def series_thumbnail(
 def instance_thumbnail(
     scope: InstanceScope, options: RenderOptionsDep, index: IndexDep, store: StoreDep
 ) -> Response:
-    return _thumbnail(_instances(index, scope)[0], options, store)
+    return _thumbnail(stored_instances(index, scope)[0], options, store)
 
 
 @router.get(INSTANCE + "/frames/{frames}/thumbnail", summary="A frame's thumbnail")
@@ -116,14 +121,7 @@ def frame_thumbnail(
     index: IndexDep,
     store: StoreDep,
 ) -> Response:
-    return _thumbnail(_instances(index, scope)[0], options, store, _one_frame(frames))
-
-
-def _instances(index: Index, scope: Scope) -> list[StoredInstance]:
-    found = index.instances(scope)
-    if not found:
-        raise NotFound(f"no {describe(scope)} is stored")
-    return found
+    return _thumbnail(stored_instances(index, scope)[0], options, store, _one_frame(frames))
 
 
 def _one_frame(frames: str) -> int:

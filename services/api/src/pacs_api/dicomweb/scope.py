@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Path
 from pacs_common.uids import InvalidUIDError, validate_uid
 
-from pacs_api.errors import BadRequest
-from pacs_api.index.repository import Scope
+from pacs_api.errors import BadRequest, NotFound
+from pacs_api.index.repository import Index, Scope, StoredInstance
 
 
 def _uid(value: str, what: str) -> str:
@@ -52,3 +52,11 @@ def describe(scope: Scope) -> str:
     if scope.series_uid:
         return f"series {scope.series_uid} of study {scope.study_uid}"
     return f"study {scope.study_uid}"
+
+
+def stored_instances(index: Index, scope: Scope) -> list[StoredInstance]:
+    """The stored instances of *scope*, in series and instance order; 404 when there are none."""
+    found = index.instances(scope)
+    if not found:
+        raise NotFound(f"no {describe(scope)} is stored")
+    return found
