@@ -9,15 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from pynetdicom.events import Event
-
-
-def set_tcp_nodelay(event: Event) -> None:
-    """``EVT_CONN_OPEN``: disable Nagle's algorithm on the association's TCP socket."""
-    transport = event.assoc.dul.socket
-    sock = transport.socket if transport is not None else None
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+from pacs_common.dimse import set_tcp_nodelay as set_tcp_nodelay
 
 
 def has_tcp_nodelay(sock: socket.socket) -> bool:

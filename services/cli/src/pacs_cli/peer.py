@@ -1,0 +1,134 @@
+"""A DICOM peer on the command line (``AET@HOST:PORT``) and associations to it.
+
+Every association this package opens sets ``TCP_NODELAY`` on its socket (``TESTING.md``) and
+tells apart a peer that cannot be reached from one that rejects or aborts the association, so
+the verbs can say which.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pacs_common.dimse import set_tcp_nodelay
+from pynetdicom import AE, evt
+from pynetdicom.association import Association
+from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.transport import AssociationSocket
+
+#: Seconds to wait for the TCP connection, the association answer and each DIMSE message.
+CONNECT_TIMEOUT = 10.0
+NETWORK_TIMEOUT = 60.0
+#: PS3.8 §9.3.2.2: at most 128 presentation contexts in an A-ASSOCIATE-RQ.
+MAX_CONTEXTS = 128
+
+
+@dataclass(frozen=True)
+class Peer:
+    ae_title: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+def parse_ae_title(value: str) -> str:
+    """An AE title (PS3.5 table 6.2-1, VR AE): 1-16 characters, no backslash or control
+    character, not only spaces."""
+    title = value.strip()
+    if not title or len(value) > 16 or any(c == "\\" or not c.isprintable() for c in value):
+        raise ValueError(f"{value!r} is not an AE title (1-16 printable characters, no '\\')")
+    return title
+
+
+def parse_peer(value: str) -> Peer:
+    """``AET@HOST:PORT`` (an IPv6 host in brackets: ``AET@[::1]:104``)."""
+    ae_title, at, address = value.partition("@")
+    host, colon, port_text = address.rpartition(":")
+    if not at or not colon or not host:
+        raise ValueError(f"{value!r} is not AET@HOST:PORT")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{port_text!r} is not a TCP port (1-65535)")
+    return Peer(parse_ae_title(ae_title), host, int(port_text))
+
+
+def _shutdown_socket(self: AssociationSocket) -> None:
+    """Shut down and close the socket, closing it even when shutdown fails.
+
+    pynetdicom 3.0's own version skips ``close()`` when ``shutdown()`` raises, which it always
+    does on a socket whose connection was refused: each unreachable peer leaked a socket
+    (a ResourceWarning, an error under the tests' ``filterwarnings = error``).
+    """
+    sock = self.socket
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+AssociationSocket._shutdown_socket = _shutdown_socket  # type: ignore[method-assign]
+
+
+class AssociationFailed(Exception):
+    """The peer could not be reached, or rejected or aborted the association."""
+
+
+@dataclass
+class _Connection:
+    opened: bool = False
+
+    def on_open(self, event: Event) -> None:
+        self.opened = True
+        set_tcp_nodelay(event)
+
+
+def _failure(assoc: Association, connection: _Connection, peer: Peer) -> str:
+    if assoc.is_rejected:
+        rejection = assoc.acceptor.primitive
+        if rejection is None:
+            return f"{peer} rejected the association"
+        return (
+            f"{peer} rejected the association: {rejection.reason_str}"
+            f" ({rejection.result_str}, source: {rejection.source_str})"
+        )
+    if not connection.opened:
+        return f"{peer} cannot be reached (no TCP connection to {peer.host}:{peer.port})"
+    return f"{peer} aborted the association (or did not answer it)"
+
+
+@contextmanager
+def association(
+    peer: Peer, calling_ae: str, contexts: Sequence[PresentationContext]
+) -> Iterator[Association]:
+    """An established association with *contexts* proposed, released (and the AE shut down)
+    afterwards; :class:`AssociationFailed` when none is established."""
+    ae = AE(ae_title=calling_ae)
+    ae.connection_timeout = CONNECT_TIMEOUT
+    ae.acse_timeout = CONNECT_TIMEOUT
+    ae.network_timeout = NETWORK_TIMEOUT
+    ae.requested_contexts = list(contexts)
+    connection = _Connection()
+    try:
+        assoc = ae.associate(
+            peer.host,
+            peer.port,
+            ae_title=peer.ae_title,
+            evt_handlers=[(evt.EVT_CONN_OPEN, connection.on_open)],
+        )
+        if not assoc.is_established:
+            raise AssociationFailed(_failure(assoc, connection, peer))
+        try:
+            yield assoc
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    finally:
+        ae.shutdown()
