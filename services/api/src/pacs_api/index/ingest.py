@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col
 
+from pacs_api.index import changes
 from pacs_api.index.models import Instance, Patient, Series, Study
 
 
@@ -260,6 +261,15 @@ def register(
             results.append(RegisterResult(Outcome.REPLACED, replaced))
     if new_rows:
         connection.execute(insert(Instance), new_rows)
+    changes.append(
+        connection,
+        changes.ChangeKind.STORED,
+        (
+            (r.study_uid, r.series_uid, r.sop_instance_uid, r.sop_class_uid)
+            for r, result in zip(records, results, strict=True)
+            if result.outcome in (Outcome.CREATED, Outcome.REPLACED)
+        ),
+    )
     return results
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Text, text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -129,3 +129,27 @@ class Instance(SQLModel, table=True):
         description='{"tag": [offset, length]} of top-level bulk data in the stored object',
     )
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class Change(SQLModel, table=True):
+    """One entry of the ordered change feed: an instance stored or deleted.
+
+    ``seq`` grows in commit order (writers take a lock before they append, see
+    :mod:`pacs_api.index.changes`), so a reader that remembers the last ``seq`` it saw misses
+    nothing. Consumers (store-and-forward routing) follow it with ``GET /changefeed``.
+    """
+
+    __tablename__ = "change"
+
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    kind: str = Field(max_length=16)
+    study_instance_uid: str = Field(max_length=64)
+    series_instance_uid: str = Field(max_length=64)
+    sop_instance_uid: str = Field(max_length=64)
+    sop_class_uid: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))

@@ -10,12 +10,13 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVarTuple
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Engine, Select, delete, exists, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from pacs_api.index import changes
 from pacs_api.index.db import WRITE_OPTION
 from pacs_api.index.ingest import InstanceRecord, RegisterResult, register
 from pacs_api.index.models import Instance, Patient, Series, Study
@@ -96,7 +97,7 @@ class Index:
         """Remove an instance row if it still holds these bytes (undo of a failed request)."""
         with self.session(write=True) as session:
             row = session.execute(
-                select(col(Instance.pk), col(Instance.series_fk)).where(
+                _identified(select(col(Instance.pk), col(Instance.series_fk))).where(
                     col(Instance.sop_instance_uid) == sop_instance_uid,
                     col(Instance.sha256) == sha256,
                 )
@@ -105,6 +106,7 @@ class Index:
                 return False
             session.execute(delete(Instance).where(col(Instance.pk) == row[0]))
             _prune(session, {row[1]})
+            changes.append(session.connection(), changes.ChangeKind.DELETED, [tuple(row[2:])])
             session.commit()
             return True
 
@@ -136,15 +138,18 @@ class Index:
         the object keys that no row references any more, for the caller to delete."""
         with self.session(write=True) as session:
             keyed = _where_scope(
-                select(col(Instance.pk), col(Instance.object_key), col(Instance.series_fk))
-                .join(Series, col(Instance.series_fk) == col(Series.pk))
-                .join(Study, col(Series.study_fk) == col(Study.pk)),
+                _identified(
+                    select(col(Instance.pk), col(Instance.object_key), col(Instance.series_fk))
+                ),
                 scope,
             )
             rows = session.execute(keyed).all()
             if rows:
                 session.execute(delete(Instance).where(col(Instance.pk).in_([r[0] for r in rows])))
             _prune(session, {r[2] for r in rows})
+            changes.append(
+                session.connection(), changes.ChangeKind.DELETED, [tuple(r[3:]) for r in rows]
+            )
             session.commit()
             return [r[1] for r in rows]
 
@@ -157,6 +162,12 @@ class Index:
                 scope,
             ).limit(1)
             return session.execute(statement).first() is not None
+
+    # -- change feed ----------------------------------------------------------------------
+    def changes(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """Change feed entries after *after*, oldest first (:mod:`pacs_api.index.changes`)."""
+        with self.session() as session:
+            return changes.read(session.connection(), after, limit)
 
     # -- queries --------------------------------------------------------------------------
     def search(self, query: QidoQuery) -> QidoResult:
@@ -216,6 +227,21 @@ def _where_scope(statement: Select[*_Row], scope: Scope) -> Select[*_Row]:
     if scope.sop_instance_uid is not None:
         statement = statement.where(col(Instance.sop_instance_uid) == scope.sop_instance_uid)
     return statement
+
+
+def _identified(statement: Select[*_Row]) -> Select[*_Row, str, str, str, str]:
+    """*statement* joined to its series and study, with the instance's four identifying UIDs
+    appended to each row (for the change feed)."""
+    return (
+        statement.add_columns(
+            col(Study.study_instance_uid),
+            col(Series.series_instance_uid),
+            col(Instance.sop_instance_uid),
+            col(Instance.sop_class_uid),
+        )
+        .join_from(Instance, Series, col(Instance.series_fk) == col(Series.pk))
+        .join(Study, col(Series.study_fk) == col(Study.pk))
+    )
 
 
 def _prune(session: Session, series_pks: set[int]) -> None:
