@@ -8,12 +8,12 @@ import pydicom
 from fastapi.testclient import TestClient
 from pacs_api.settings import OverwritePolicy, Settings
 from pacs_common import statuses
+from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
 from pacs_common.media import encode_multipart_related
 from pacs_common.synthetic import to_bytes
 from pydicom.uid import generate_uid
 
 from tests.support.dicom import (
-    DICOM_JSON,
     ct_datasets,
     ct_instances,
     failed,

@@ -7,10 +7,11 @@ from io import BytesIO
 import pydicom
 import pytest
 from fastapi.testclient import TestClient
+from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
 from pacs_common.media import iter_multipart_related, parse_content_type
 from pacs_common.synthetic import to_bytes
 
-from tests.support.dicom import DICOM_JSON, ct_datasets, stow
+from tests.support.dicom import ct_datasets, stow
 
 
 def _parts(response: object) -> list[tuple[dict[str, str], bytes]]:

@@ -10,8 +10,6 @@ from pacs_common.media import encode_multipart_related
 from pacs_common.synthetic import iter_ct_series, to_bytes
 from pydicom import Dataset
 
-DICOM_JSON = "application/dicom+json"
-
 
 def ct_datasets(n: int = 3, *, seed: int = 0, **kwargs: Any) -> list[Dataset]:
     """*n* slices of a small (32 x 32) synthetic CT series."""

@@ -21,6 +21,8 @@ import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pacs_common.dicomjson import tag_key
+from pacs_common.media import APPLICATION_OCTET_STREAM as OCTET_STREAM
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.frame_media import is_native
@@ -30,8 +32,7 @@ from pacs_api.errors import NotAcceptable, NotFound, RangeNotSatisfiable
 
 router = APIRouter(tags=["WADO-RS"])
 
-OCTET_STREAM = "application/octet-stream"
-PIXEL_DATA = "7FE00010"
+PIXEL_DATA = tag_key("PixelData")
 SEQUENCE_DELIMITATION_ITEM = 8  # (FFFE,E0DD) and a zero 32-bit length (PS3.5 §7.5.2)
 
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pacs_common.media import APPLICATION_OCTET_STREAM as OCTET_STREAM
+
 from pacs_api.dicomweb.multipart import MediaType
 from pacs_api.dicomweb.negotiation import parse_accept
 from pacs_api.errors import NotAcceptable
@@ -36,7 +38,6 @@ from pacs_api.imaging.transcode import refusal
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
-OCTET_STREAM = "application/octet-stream"
 
 #: The media type of a compressed frame per transfer syntax (PS3.18 §8.7.3.3.2). Syntaxes not
 #: listed (private ones) are sent as application/octet-stream with their transfer-syntax.

@@ -30,6 +30,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from pacs_common.dicomjson import tag_key
 from pydicom.encaps import generate_fragments, get_frame, parse_basic_offsets
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
@@ -42,7 +43,7 @@ from pacs_api.storage.base import ObjectStore
 
 router = APIRouter(tags=["WADO-RS"])
 
-PIXEL_DATA = "7FE00010"
+PIXEL_DATA = tag_key("PixelData")
 ITEM_HEADER = 8  # (FFFE,E000) tag and 32-bit length (PS3.5 §7.5)
 MAX_FRAMES_PER_REQUEST = 10_000
 

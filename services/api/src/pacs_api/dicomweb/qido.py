@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pacs_common.attributes import Level
+from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
 
 from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep
 from pacs_api.dicomweb.negotiation import parse_accept
@@ -41,7 +42,6 @@ from pacs_api.settings import Settings
 
 router = APIRouter(tags=["QIDO-RS"])
 
-DICOM_JSON = "application/dicom+json"
 JSON = "application/json"
 TRUNCATED = "The number of results exceeded the limit; use offset to page"
 _AGENT = re.compile(r"[A-Za-z0-9.\-]+(?::\d+)?|\[[0-9A-Fa-f:.]+\](?::\d+)?")

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pacs_common import statuses
 from pacs_common.dicomjson import element
+from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
 from pacs_common.uids import InvalidUIDError, validate_uid
 from starlette.concurrency import run_in_threadpool
 
@@ -31,7 +32,6 @@ from pacs_api.ingest.pipeline import Ingest, InstanceResult
 router = APIRouter(tags=["STOW-RS"])
 
 DICOM = "application/dicom"
-DICOM_JSON = "application/dicom+json"
 #: Shown to clients as the response schema in the OpenAPI document.
 STOW_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Every instance was stored (PS3.18 table 10.5.3-1)."},

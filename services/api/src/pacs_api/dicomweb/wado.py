@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.negotiation import (
@@ -46,10 +47,8 @@ from pacs_api.storage.readahead import read_ahead
 
 router = APIRouter(tags=["WADO-RS"])
 
-DICOM_JSON = "application/dicom+json"
 #: The Accept ranges the DICOM JSON metadata answers (the default; §8.7.3).
 JSON_RANGES = frozenset({"*/*", "application/*", DICOM_JSON, "application/json"})
-OCTET_STREAM = "application/octet-stream"
 
 
 @router.get("/studies/{study}", summary="Retrieve a study's instances (PS3.18 §10.4)")
