@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select, text
 from sqlmodel import col
@@ -29,20 +29,34 @@ class ChangeKind(StrEnum):
     DELETED = "deleted"
 
 
-def append(
-    connection: Connection, kind: ChangeKind, instances: Iterable[tuple[str, str, str, str]]
-) -> None:
-    """Append ``(study, series, sop instance, sop class)`` UIDs; call last, before commit."""
+class Entry(NamedTuple):
+    """What the feed says of one instance: its UIDs, and what routing rules match on."""
+
+    study: str
+    series: str
+    instance: str
+    sop_class: str
+    modality: str = ""
+    #: The AE title the instance came from (PS3.10 table 7.1-1 (0002,0017), else (0002,0016)),
+    #: known for stored instances.
+    sender_ae: str = ""
+
+
+def append(connection: Connection, kind: ChangeKind, entries: Iterable[Entry]) -> None:
+    """Append one entry per instance; call last, before commit."""
+    at = utcnow()
     rows = [
         {
             "kind": kind.value,
-            "study_instance_uid": study,
-            "series_instance_uid": series,
-            "sop_instance_uid": sop,
-            "sop_class_uid": sop_class,
-            "at": utcnow(),
+            "study_instance_uid": entry.study,
+            "series_instance_uid": entry.series,
+            "sop_instance_uid": entry.instance,
+            "sop_class_uid": entry.sop_class,
+            "modality": entry.modality[:16],
+            "sender_ae": entry.sender_ae[:16],
+            "at": at,
         }
-        for study, series, sop, sop_class in instances
+        for entry in entries
     ]
     if not rows:
         return

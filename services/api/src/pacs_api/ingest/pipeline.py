@@ -126,6 +126,7 @@ class Ingest:
             metadata=parsed.metadata,
             metadata_text=parsed.metadata_text(),
             bulk=parsed.bulk,
+            sender_ae=parsed.sender_ae,
         )
         # Whether the instance is new, the same bytes again or a conflict is settled when its
         # row is committed (flush). The same bytes land on the same key (it holds the digest),
