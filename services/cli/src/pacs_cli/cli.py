@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pacs_common.dimse import validate_ae_title
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pacs_cli import echo as echo_scu
 from pacs_cli import send as send_scu
-from pacs_cli.peer import AssociationFailed, Peer, parse_ae_title, parse_peer
+from pacs_cli.peer import AssociationFailed, Peer, parse_peer
 
 
 class Exit(enum.IntEnum):
@@ -47,7 +48,7 @@ def _peer(value: str) -> Peer:
 
 def _ae_title(value: str) -> str:
     try:
-        return parse_ae_title(value)
+        return validate_ae_title(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pacs_common.dimse import set_tcp_nodelay
+from pacs_common.dimse import set_tcp_nodelay, validate_ae_title
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
@@ -36,15 +36,6 @@ class Peer:
         return f"{self.ae_title}@{self.host}:{self.port}"
 
 
-def parse_ae_title(value: str) -> str:
-    """An AE title (PS3.5 table 6.2-1, VR AE): 1-16 characters, no backslash or control
-    character, not only spaces."""
-    title = value.strip()
-    if not title or len(value) > 16 or any(c == "\\" or not c.isprintable() for c in value):
-        raise ValueError(f"{value!r} is not an AE title (1-16 printable characters, no '\\')")
-    return title
-
-
 def parse_peer(value: str) -> Peer:
     """``AET@HOST:PORT`` (an IPv6 host in brackets: ``AET@[::1]:104``)."""
     ae_title, at, address = value.partition("@")
@@ -54,7 +45,7 @@ def parse_peer(value: str) -> Peer:
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"{port_text!r} is not a TCP port (1-65535)")
-    return Peer(parse_ae_title(ae_title), host, int(port_text))
+    return Peer(validate_ae_title(ae_title), host, int(port_text))
 
 
 def _shutdown_socket(self: AssociationSocket) -> None:

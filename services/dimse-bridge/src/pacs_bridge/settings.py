@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pacs_common.dimse import validate_ae_title
 from pacs_common.network import is_loopback
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -41,8 +42,6 @@ from pydantic_settings import (
 
 ENV_PREFIX = "PACS_BRIDGE_"
 CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
-#: PS3.5 table 6.2-1: an AE title is 1 to 16 characters, no backslash, no control characters.
-AE_TITLE_MAX_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -57,20 +56,6 @@ class Permission(StrEnum):
     FIND = "find"
     GET = "get"
     MOVE = "move"
-
-
-def validate_ae_title(value: str) -> str:
-    """An AE title without its padding (PS3.5 table 6.2-1, VR AE), else ``ValueError``."""
-    title = value.strip(" ")
-    if not title:
-        raise ValueError("an AE title needs at least one non-space character")
-    if len(title) > AE_TITLE_MAX_LENGTH:
-        raise ValueError(f"AE title {title!r} is longer than {AE_TITLE_MAX_LENGTH} characters")
-    if "\\" in title or not title.isascii() or not title.isprintable():
-        raise ValueError(
-            f"AE title {title!r} may hold printable ASCII only, without backslash (PS3.5 6.2)"
-        )
-    return title
 
 
 class AllowedPeer(BaseModel):

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by :func:`pacs_common.database.migrate`."""
+"""Alembic environment: runs on the connection :func:`pacs_common.database.migrate` hands over."""
 
 from __future__ import annotations
 
