@@ -79,7 +79,8 @@ def serve(
     bridge.start()
     typer.echo(
         f"DIMSE bridge: AE title {settings.ae_title} on {settings.host}:{bridge.port} "
-        f"-> {settings.dicomweb_url} (Ctrl-C stops it)",
+        f"-> {settings.dicomweb_url}; status API {bridge.admin_url}; "
+        f"{len(settings.routes)} route(s) (Ctrl-C stops it)",
         err=True,
     )
     signal.signal(signal.SIGTERM, _interrupt)

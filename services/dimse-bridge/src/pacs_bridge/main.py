@@ -10,24 +10,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from pacs_common import statuses
+from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient
+from pacs_common.database import make_engine, migrate
 from pydicom.dataset import Dataset
 from pydicom.uid import AllTransferSyntaxes
-from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom import (
+    AE,
+    DEFAULT_TRANSFER_SYNTAXES,
+    AllStoragePresentationContexts,
+    _config,
+    evt,
+)
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
 from pacs_bridge.access import AccessPolicy, permitted
+from pacs_bridge.admin import AdminServer, create_admin_app
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
 from pacs_bridge.network import set_tcp_nodelay
 from pacs_bridge.retrieve.get import get_instances
 from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
 from pacs_bridge.retrieve.suboperations import SubOperation, refused
+from pacs_bridge.routing.queue import Backoff, Queue
+from pacs_bridge.routing.router import Router, RoutingConfig
 from pacs_bridge.settings import Node, Permission, Settings
 from pacs_bridge.sop_classes import (
     PATIENT_ROOT_FIND,
@@ -41,6 +53,11 @@ from pacs_bridge.sop_classes import (
 from pacs_bridge.store import store_instance
 
 log = logging.getLogger(__name__)
+
+#: The routing state's migrations, its version table and the lock serialising them.
+ROUTING_MIGRATIONS = Path(__file__).parent / "routing" / "migrations"
+ROUTING_VERSION_TABLE = "bridge_alembic_version"
+_MIGRATION_LOCK = 0x62726467  # "brdg"
 
 #: Storage accepts every transfer syntax pydicom knows: the uncompressed ones, deflate, JPEG,
 #: JPEG-LS, JPEG 2000, HTJ2K, RLE and the video syntaxes; the bridge never decodes pixel data.
@@ -121,23 +138,45 @@ def handlers(
 # -- application ---------------------------------------------------------------------------
 
 
+def routing_config(settings: Settings) -> RoutingConfig:
+    """The routing part of *settings*, as the router reads it at every step."""
+    return RoutingConfig(
+        routes=settings.routes,
+        nodes=settings.nodes,
+        poll_interval=settings.routing_poll_interval,
+        page_size=settings.routing_page_size,
+        batch_size=settings.routing_batch_size,
+        backoff=Backoff(settings.routing_retry_initial, settings.routing_retry_max),
+        keep_settled=settings.routing_keep_settled,
+    )
+
+
 @dataclass
 class Bridge:
-    """The configured AE, its DICOMweb client and, once started, its server."""
+    """The configured AE, its DICOMweb client, its routing and status API and, once started,
+    its server."""
 
     settings: Settings
     ae: AE
     http: httpx.Client
     evt_handlers: list[EventHandlerType]
+    queue: Queue
+    router: Router | None
+    admin: AdminServer
     server: ThreadedAssociationServer | None = None
+    _closed: bool = field(default=False, repr=False)
 
     def start(self) -> ThreadedAssociationServer:
-        """Listen on the configured address in background threads."""
+        """Listen on the configured address in background threads; serve the status API; route
+        when routes are configured."""
         server = self.ae.start_server(
             (self.settings.host, self.settings.port), block=False, evt_handlers=self.evt_handlers
         )
         assert server is not None  # block=False returns the server
         self.server = server
+        self.admin.start()
+        if self.router is not None:
+            self.router.start()
         log.info(
             "DIMSE bridge %s listening on %s:%d, storing to %s",
             self.settings.ae_title,
@@ -155,13 +194,25 @@ class Bridge:
         port: int = self.server.server_address[1]
         return port
 
+    @property
+    def admin_url(self) -> str:
+        """The root URL of the status API."""
+        return f"http://{self.settings.admin_host}:{self.admin.port}"
+
     def close(self) -> None:
-        """Stop listening, end the associations, close the HTTP connections."""
+        """Stop routing and listening, end the associations, close the connections."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.router is not None:
+            self.router.stop()
+        self.admin.stop()
         if self.server is not None:
             self.server.shutdown()
             self.server = None
         self.ae.shutdown()
         self.http.close()
+        self.queue.engine.dispose()
 
     def __enter__(self) -> Bridge:
         self.start()
@@ -204,4 +255,19 @@ def create_bridge(settings: Settings | None = None) -> Bridge:
     )
     dicomweb = DicomWebClient(http, settings.dicomweb_url)
     policy = AccessPolicy(settings)
-    return Bridge(settings, ae, http, handlers(settings, policy, dicomweb))
+    # Instances sent from files (routing) go out as stored, streamed, never decoded.
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    engine = make_engine(settings.database_url)
+    migrate(
+        engine, ROUTING_MIGRATIONS, lock_key=_MIGRATION_LOCK, version_table=ROUTING_VERSION_TABLE
+    )
+    queue = Queue(engine)
+    router = None
+    if settings.routes:
+        assert settings.changefeed_url is not None  # derived by the settings validator
+        feed = ChangeFeedClient(http, settings.changefeed_url)
+        router = Router(lambda: routing_config(settings), queue, feed, dicomweb, ae)
+    admin = AdminServer(
+        create_admin_app(settings, queue, router), settings.admin_host, settings.admin_port
+    )
+    return Bridge(settings, ae, http, handlers(settings, policy, dicomweb), queue, router, admin)

@@ -12,8 +12,14 @@ same field names; the environment wins over the file. The allow-list is the ``al
         permissions: [echo, store]
       - ae_title: WORKSTATION
         permissions: [echo, find, get]
-    nodes:                      # C-MOVE destinations by AE title
+    nodes:                      # C-MOVE and routing destinations by AE title
       WORKSTATION: {host: 10.1.2.40, port: 104}
+      PLANNING: {host: 10.1.2.50, port: 11112}
+    routes:                     # store-and-forward (pacs_bridge.routing.rules)
+      - name: ct-to-planning
+        calling_ae: [CT_SCANNER]
+        modality: [CT]
+        to: [PLANNING]
 
 Secure by default: with the allow-list on (the default), only the calling AE titles listed are
 accepted, and an empty list refuses to start; ``allow_any_calling_ae`` switches the check off
@@ -25,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -39,6 +46,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from pacs_bridge.routing.rules import Route
 
 ENV_PREFIX = "PACS_BRIDGE_"
 CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
@@ -148,7 +157,31 @@ class Settings(BaseSettings):
     )
     allow: tuple[AllowedPeer, ...] = ()
     nodes: dict[str, Node] = Field(
-        default_factory=dict, description="Known nodes (C-MOVE destinations) by AE title."
+        default_factory=dict,
+        description="Known nodes (C-MOVE and routing destinations) by AE title.",
+    )
+    database_url: str = Field(
+        "sqlite:///./var/bridge.sqlite3",
+        description="The bridge's own database (routing state): sqlite:///PATH or postgresql://.",
+    )
+    changefeed_url: str | None = Field(
+        None, description="The API's change feed (default: beside dicomweb_url, /changefeed)."
+    )
+    routes: tuple[Route, ...] = Field((), description="Store-and-forward route rules.")
+    routing_poll_interval: float = Field(1.0, gt=0, description="Seconds between feed polls.")
+    routing_page_size: int = Field(500, ge=1, le=10000, description="Feed entries per read.")
+    routing_batch_size: int = Field(50, ge=1, description="Instances sent per association.")
+    routing_retry_initial: float = Field(2.0, gt=0, description="First backoff, seconds.")
+    routing_retry_max: float = Field(300.0, gt=0, description="Longest backoff, seconds.")
+    routing_keep_settled: timedelta = Field(
+        timedelta(days=7), description="How long delivered and cancelled deliveries are listed."
+    )
+    admin_host: str = Field("127.0.0.1", description="Address of the HTTP status API.")
+    admin_port: int = Field(
+        8082, ge=0, le=65535, description="Port of the HTTP status API (0: any free port)."
+    )
+    admin_allow_unauthenticated_network: bool = Field(
+        False, description="Serve the status API on a non-loopback address without auth."
     )
 
     @field_validator("ae_title")
@@ -173,6 +206,34 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http:// or https:// URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _routing(self) -> Settings:
+        names = [route.name for route in self.routes]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"route names must be unique: {', '.join(twice)}")
+        for route in self.routes:
+            unknown = [title for title in route.to if title not in self.nodes]
+            if unknown:
+                raise ValueError(
+                    f"route {route.name!r} sends to {', '.join(unknown)}, not among the nodes"
+                )
+        if self.changefeed_url is None:
+            root, _, last = self.dicomweb_url.rpartition("/")
+            if last != "dicom-web":
+                raise ValueError(
+                    f"changefeed_url cannot be derived from {self.dicomweb_url!r} (it does not "
+                    "end in /dicom-web): set changefeed_url"
+                )
+            self.changefeed_url = f"{root}/changefeed"
+        if not is_loopback(self.admin_host) and not self.admin_allow_unauthenticated_network:
+            raise ValueError(
+                f"the status API has no authentication yet and is refused on the non-loopback "
+                f"address {self.admin_host!r}: bind it to 127.0.0.1, or set "
+                "admin_allow_unauthenticated_network behind a protecting network policy"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secure_by_default(self) -> Settings:
