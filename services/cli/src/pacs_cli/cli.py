@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pacs_common.dimse import validate_ae_title
+from pacs_common.dimse import AssociationFailed, validate_ae_title
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pacs_cli import echo as echo_scu
 from pacs_cli import send as send_scu
-from pacs_cli.peer import AssociationFailed, Peer, parse_peer
+from pacs_cli.peer import Peer, parse_peer
 
 
 class Exit(enum.IntEnum):

@@ -25,6 +25,10 @@ from pacs_bridge.routing.router import Router
 from pacs_bridge.settings import Settings
 
 
+#: A destination in a path: its AE title (PS3.5 table 6.2-1: at most 16 characters).
+Title = Annotated[str, Path(min_length=1, max_length=16, description="Destination AE title.")]
+
+
 class DestinationProgress(BaseModel):
     ae_title: str
     host: str | None = Field(description="The node's address (None: no longer configured).")
@@ -80,8 +84,6 @@ def create_admin_app(settings: Settings, queue: Queue, router: Router | None) ->
         version="1",
         description="Health probes and store-and-forward routing progress of the DIMSE bridge.",
     )
-    Title = Annotated[str, Path(min_length=1, max_length=16, description="Destination AE title.")]
-
     def known(ae_title: str) -> str:
         listed = {status.ae_title for status in queue.summary()}
         if ae_title not in settings.nodes and ae_title not in listed:

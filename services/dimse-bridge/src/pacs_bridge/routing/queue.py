@@ -303,13 +303,13 @@ class Queue:
                 )
             ):
                 counts.setdefault(title, {})[state] = count
-            oldest = dict(
-                connection.execute(
-                    select(d.c.destination, func.min(d.c.created_at))
-                    .where(d.c.state == State.PENDING.value)
-                    .group_by(d.c.destination)
-                ).tuples()
-            )
+            oldest: dict[str, datetime] = {}
+            for title, first in connection.execute(
+                select(d.c.destination, func.min(d.c.created_at))
+                .where(d.c.state == State.PENDING.value)
+                .group_by(d.c.destination)
+            ):
+                oldest[title] = first
             states = {row.ae_title: row for row in connection.execute(select(tables.destination))}
         result = []
         for title in sorted(set(counts) | set(states)):

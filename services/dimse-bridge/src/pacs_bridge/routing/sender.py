@@ -27,11 +27,11 @@ from pathlib import Path
 import httpx
 from pacs_common import statuses
 from pacs_common.client import DicomWebClient, DicomWebError
-from pacs_common.dimse import set_tcp_nodelay
+from pacs_common.dimse import AssociationFailed, open_association
 from pacs_common.media import MultipartError
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, build_context, evt
+from pynetdicom import AE, build_context
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.status import STATUS_SUCCESS, STATUS_WARNING, code_to_category
@@ -62,8 +62,9 @@ class Fetched:
 def deliver(
     ae: AE, title: str, node: Node, deliveries: list[Delivery], dicomweb: DicomWebClient
 ) -> Iterator[tuple[Delivery, Outcome]]:
-    """Send *deliveries* (in order) to the node *title*; yields each one's outcome. Raises
-    :class:`AttemptFailed` after the outcomes of what was tried."""
+    """Send *deliveries* (in order) to the node *title*; yields each one's outcome, and stops
+    after one to try again later so that nothing overtakes it. Raises :class:`AttemptFailed`
+    after the outcomes of what was tried."""
     with tempfile.TemporaryDirectory(prefix="pacs-route-") as workdir:
         fetched: list[Fetched] = []
         for item in deliveries:
@@ -76,18 +77,16 @@ def deliver(
             return
         contexts = _contexts(fetched)
         sendable = [f for f in fetched if (f.delivery.sop_class, f.transfer_syntax) in contexts]
-        assoc = ae.associate(
-            node.host,
-            node.port,
-            contexts=list(contexts.values()),
-            ae_title=title,
-            evt_handlers=[(evt.EVT_CONN_OPEN, set_tcp_nodelay)],
-        )
-        if not assoc.is_established:
-            raise AttemptFailed(_association_failure(assoc, title, node))
+        try:
+            assoc = open_association(ae, title, node.host, node.port, list(contexts.values()))
+        except AssociationFailed as exc:
+            raise AttemptFailed(str(exc)) from None
         try:
             for sent in sendable:
-                yield sent.delivery, _send(assoc, dicomweb, sent, Path(workdir))
+                outcome = _send(assoc, dicomweb, sent, Path(workdir))
+                yield sent.delivery, outcome
+                if outcome.state is State.PENDING:
+                    return  # to try again later, before anything after it (keeps the order)
                 if not assoc.is_established:
                     raise AttemptFailed(f"{title} ended the association")
         finally:
@@ -163,20 +162,7 @@ def _send(assoc: Association, dicomweb: DicomWebClient, item: Fetched, workdir: 
     if category in (STATUS_SUCCESS, STATUS_WARNING):
         return Outcome(State.DELIVERED, status, comment)
     if status & 0xFF00 == statuses.OUT_OF_RESOURCES:  # "Refused: Out of Resources", A7xx
-        return Outcome(State.PENDING, status, f"out of resources (0x{status:04X}) {comment}")
+        return Outcome(
+            State.PENDING, status, f"out of resources (0x{status:04X}) {comment}".strip()
+        )
     return Outcome(State.FAILED, status, f"refused (0x{status:04X} {category}) {comment}".strip())
-
-
-def _association_failure(assoc: Association, title: str, node: Node) -> str:
-    where = f"{title} at {node.host}:{node.port}"
-    if assoc.is_rejected:
-        rsp = assoc.acceptor.primitive
-        if rsp is not None:
-            return (
-                f"{where} rejected the association (result {rsp.result_str}, source "
-                f"{rsp.source_str}, reason {rsp.reason_str})"
-            )
-        return f"{where} rejected the association"
-    if assoc.is_aborted:
-        return f"{where} aborted the association"
-    return f"{where} cannot be reached"
