@@ -24,7 +24,6 @@ from pacs_bridge.routing.queue import Queue, State
 from pacs_bridge.routing.router import Router
 from pacs_bridge.settings import Settings
 
-
 #: A destination in a path: its AE title (PS3.5 table 6.2-1: at most 16 characters).
 Title = Annotated[str, Path(min_length=1, max_length=16, description="Destination AE title.")]
 
