@@ -11,9 +11,10 @@ ended). It has no authentication yet, so it is bound to loopback unless told oth
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Path, Query
@@ -111,16 +112,13 @@ def create_admin_app(settings: Settings, queue: Queue, router: Router | None) ->
         destinations = []
         for status in queue.summary():
             node = settings.nodes.get(status.ae_title)
-            values: dict[str, Any] = {
-                "host": node.host if node else None,
-                "port": node.port if node else None,
-                **{
-                    k: getattr(status, k)
-                    for k in DestinationProgress.model_fields
-                    if k not in ("host", "port")
-                },
-            }
-            destinations.append(DestinationProgress(**values))
+            destinations.append(
+                DestinationProgress(
+                    host=node.host if node else None,
+                    port=node.port if node else None,
+                    **dataclasses.asdict(status),
+                )
+            )
         return RoutingStatus(
             leading=router.leading if router is not None else False,
             cursor=queue.cursor(),
