@@ -84,6 +84,7 @@ def create_admin_app(settings: Settings, queue: Queue, router: Router | None) ->
         version="1",
         description="Health probes and store-and-forward routing progress of the DIMSE bridge.",
     )
+
     def known(ae_title: str) -> str:
         listed = {status.ae_title for status in queue.summary()}
         if ae_title not in settings.nodes and ae_title not in listed:

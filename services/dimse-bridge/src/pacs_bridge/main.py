@@ -11,13 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 from pacs_common import statuses
 from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient
-from pacs_common.database import make_engine, migrate
 from pydicom.dataset import Dataset
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import (
@@ -53,11 +51,6 @@ from pacs_bridge.sop_classes import (
 from pacs_bridge.store import store_instance
 
 log = logging.getLogger(__name__)
-
-#: The routing state's migrations, its version table and the lock serialising them.
-ROUTING_MIGRATIONS = Path(__file__).parent / "routing" / "migrations"
-ROUTING_VERSION_TABLE = "bridge_alembic_version"
-_MIGRATION_LOCK = 0x62726467  # "brdg"
 
 #: Storage accepts every transfer syntax pydicom knows: the uncompressed ones, deflate, JPEG,
 #: JPEG-LS, JPEG 2000, HTJ2K, RLE and the video syntaxes; the bridge never decodes pixel data.
@@ -257,11 +250,7 @@ def create_bridge(settings: Settings | None = None) -> Bridge:
     policy = AccessPolicy(settings)
     # Instances sent from files (routing) go out as stored, streamed, never decoded.
     _config.STORE_SEND_CHUNKED_DATASET = True
-    engine = make_engine(settings.database_url)
-    migrate(
-        engine, ROUTING_MIGRATIONS, lock_key=_MIGRATION_LOCK, version_table=ROUTING_VERSION_TABLE
-    )
-    queue = Queue(engine)
+    queue = Queue.open(settings.database_url)
     router = None
     if settings.routes:
         assert settings.changefeed_url is not None  # derived by the settings validator

@@ -32,7 +32,12 @@ class Leadership:
         return self._held is not None
 
     def acquire(self) -> bool:
-        """True when this process leads (now or already)."""
+        """True when this process leads (now or already). On PostgreSQL a held lock is checked
+        first: a lost session (the server restarted) lost the lock with it."""
+        if self._held is not None and not isinstance(self._held, int):
+            if not self._session_holds(self._held):
+                self._held.invalidate()
+                self._held = None
         if self._held is not None:
             return True
         if self.engine.dialect.name == "postgresql":
@@ -57,11 +62,31 @@ class Leadership:
                 self._held = fd
         return self._held is not None
 
+    @staticmethod
+    def _session_holds(connection: Any) -> bool:
+        try:
+            held = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND pid = pg_backend_pid() AND objid = :key AND granted"
+                ),
+                {"key": _ROUTER_LOCK},
+            ).scalar()
+            connection.commit()
+        except Exception:  # noqa: BLE001  a broken session holds nothing
+            return False
+        return bool(held)
+
     def release(self) -> None:
         held, self._held = self._held, None
         if held is None:
             return
         if isinstance(held, int):
             os.close(held)  # closing the descriptor releases the flock
-        else:
-            held.close()  # ending the session releases the advisory lock
+            return
+        try:  # the pooled session outlives close(): unlock explicitly
+            held.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _ROUTER_LOCK})
+            held.commit()
+        except Exception:  # noqa: BLE001  a broken session has lost the lock already
+            held.invalidate()
+        held.close()

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pacs_common.changefeed import ChangeKind, ChangePage
-from pacs_common.database import WRITE_OPTION
+from pacs_common.database import WRITE_OPTION, make_engine, migrate
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from pacs_bridge.routing import tables
@@ -25,6 +26,12 @@ from pacs_bridge.routing.rules import Route, destinations
 
 #: The change feed's row in ``routing_cursor``.
 FEED = "changefeed"
+#: The routing state's migrations, their version table (the bridge may share a PostgreSQL
+#: database with the API, whose version table is the default one) and the lock serialising
+#: migrations of concurrent starts.
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "bridge_alembic_version"
+_MIGRATION_LOCK = 0x62726467  # "brdg"
 
 
 class State(StrEnum):
@@ -111,6 +118,13 @@ class Queue:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    @classmethod
+    def open(cls, database_url: str) -> Queue:
+        """The queue in the database at *database_url*, its schema migrated to the newest."""
+        engine = make_engine(database_url)
+        migrate(engine, MIGRATIONS, lock_key=_MIGRATION_LOCK, version_table=VERSION_TABLE)
+        return cls(engine)
 
     def _write(self) -> Any:
         return self.engine.connect().execution_options(**{WRITE_OPTION: True})
