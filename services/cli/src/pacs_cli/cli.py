@@ -2,7 +2,8 @@
 
 Exit codes scripts can rely on: 0 success; 1 some files failed or were skipped (``send``);
 2 bad arguments; 3 no association (peer unreachable, association rejected or aborted);
-4 a non-success status (``echo``).
+4 a non-success status (``echo``); 5 a service's HTTP API cannot be reached or answered an
+error (``routing``); ``routing status`` exits 1 when a destination needs attention.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pacs_cli import echo as echo_scu
+from pacs_cli import routing
 from pacs_cli import send as send_scu
 from pacs_cli.peer import Peer, parse_peer
 
@@ -32,6 +34,7 @@ class Exit(enum.IntEnum):
 
 
 app = typer.Typer(help="pacs-cloud's command line.", no_args_is_help=True, add_completion=False)
+app.add_typer(routing.app, name="routing")
 
 
 def _console(*, stderr: bool = False) -> Console:
