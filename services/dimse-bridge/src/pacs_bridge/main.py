@@ -3,12 +3,15 @@
 Every event the bridge answers is bound in one table, :func:`handlers`; each handler is thin:
 check the peer's permission, hand the request to the module that turns it into DICOMweb calls
 (:mod:`pacs_bridge.store`, :mod:`pacs_bridge.find`, :mod:`pacs_bridge.retrieve`), return the
-DIMSE status.
+DIMSE status. The handlers read the allow-list and the known nodes through the live
+configuration (:mod:`pacs_bridge.live`); the listening port
+speaks DICOM TLS when configured (:mod:`pacs_bridge.tls`).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,14 +24,15 @@ from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES, AllStoragePresentationCont
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
-from pacs_bridge.access import AccessPolicy, permitted
+from pacs_bridge.access import permitted
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
+from pacs_bridge.live import Live, live_config
 from pacs_bridge.network import set_tcp_nodelay
 from pacs_bridge.retrieve.get import get_instances
 from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
 from pacs_bridge.retrieve.suboperations import SubOperation, refused
-from pacs_bridge.settings import Node, Permission, Settings
+from pacs_bridge.settings import Permission, Settings
 from pacs_bridge.sop_classes import (
     PATIENT_ROOT_FIND,
     PATIENT_ROOT_GET,
@@ -39,6 +43,7 @@ from pacs_bridge.sop_classes import (
     VERIFICATION,
 )
 from pacs_bridge.store import store_instance
+from pacs_bridge.tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -51,70 +56,67 @@ QUERY_TRANSFER_SYNTAXES = list(DEFAULT_TRANSFER_SYNTAXES)
 
 
 # -- handlers ------------------------------------------------------------------------------
+# Each handler reads the live configuration once (:mod:`pacs_bridge.live`).
 
 
-def handle_echo(event: Event, policy: AccessPolicy) -> int:
+def handle_requested(event: Event, live: Live) -> None:
+    """``EVT_REQUESTED``: reject an association the access policy does not admit."""
+    live.current.policy.handle_requested(event)
+
+
+def handle_echo(event: Event, live: Live) -> int:
     """C-ECHO (PS3.7 §9.1.5): success for a permitted peer."""
-    if not permitted(event, Permission.ECHO, policy):
+    if not permitted(event, Permission.ECHO, live.current.policy):
         return statuses.NOT_AUTHORIZED
     return statuses.SUCCESS
 
 
-def handle_store(event: Event, policy: AccessPolicy, dicomweb: DicomWebClient) -> Dataset:
+def handle_store(event: Event, live: Live, dicomweb: DicomWebClient) -> Dataset:
     """C-STORE (PS3.4 Annex B): success once the API has stored the instance."""
-    if not permitted(event, Permission.STORE, policy):
+    if not permitted(event, Permission.STORE, live.current.policy):
         return status_dataset(statuses.NOT_AUTHORIZED, "no store permission")
     return store_instance(event, dicomweb)
 
 
-def handle_find(
-    event: Event, policy: AccessPolicy, dicomweb: DicomWebClient, page_size: int
-) -> Iterator[FindResponse]:
+def handle_find(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[FindResponse]:
     """C-FIND (PS3.4 C.4.1): one pending response per QIDO-RS match, then success."""
-    if not permitted(event, Permission.FIND, policy):
+    config = live.current
+    if not permitted(event, Permission.FIND, config.policy):
         yield status_dataset(statuses.NOT_AUTHORIZED, "no find permission"), None
         return
-    yield from find_matches(event, dicomweb, page_size)
+    yield from find_matches(event, dicomweb, config.settings.find_page_size)
 
 
-def handle_get(
-    event: Event, policy: AccessPolicy, dicomweb: DicomWebClient, page_size: int
-) -> Iterator[int | SubOperation]:
+def handle_get(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[int | SubOperation]:
     """C-GET (PS3.4 C.4.3): the matches sent back as C-STORE sub-operations on the same
     association."""
-    if not permitted(event, Permission.GET, policy):
+    config = live.current
+    if not permitted(event, Permission.GET, config.policy):
         yield from refused(status_dataset(statuses.NOT_AUTHORIZED, "no get permission"))
         return
-    yield from get_instances(event, dicomweb, page_size)
+    yield from get_instances(event, dicomweb, config.settings.find_page_size)
 
 
-def handle_move(
-    event: Event,
-    policy: AccessPolicy,
-    dicomweb: DicomWebClient,
-    nodes: dict[str, Node],
-    page_size: int,
-) -> Iterator[MoveResponse]:
+def handle_move(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[MoveResponse]:
     """C-MOVE (PS3.4 C.4.2): the matches sent to a known node on a new association."""
-    if not permitted(event, Permission.MOVE, policy):
+    config = live.current
+    if not permitted(event, Permission.MOVE, config.policy):
         status = status_dataset(statuses.NOT_AUTHORIZED, "no move permission")
-        yield from refuse_move(event, nodes, status)
+        yield from refuse_move(event, config.destinations, status)
         return
-    yield from move_instances(event, dicomweb, nodes, page_size)
+    yield from move_instances(event, dicomweb, config.destinations, config.settings.find_page_size)
 
 
-def handlers(
-    settings: Settings, policy: AccessPolicy, dicomweb: DicomWebClient
-) -> list[EventHandlerType]:
+def handlers(live: Live, dicomweb: DicomWebClient) -> list[EventHandlerType]:
     """The handlers table: every event the bridge answers, with the arguments bound."""
     return [
         (evt.EVT_CONN_OPEN, set_tcp_nodelay),
-        (evt.EVT_REQUESTED, policy.handle_requested),
-        (evt.EVT_C_ECHO, handle_echo, [policy]),
-        (evt.EVT_C_STORE, handle_store, [policy, dicomweb]),
-        (evt.EVT_C_FIND, handle_find, [policy, dicomweb, settings.find_page_size]),
-        (evt.EVT_C_GET, handle_get, [policy, dicomweb, settings.find_page_size]),
-        (evt.EVT_C_MOVE, handle_move, [policy, dicomweb, settings.nodes, settings.find_page_size]),
+        (evt.EVT_REQUESTED, handle_requested, [live]),
+        (evt.EVT_C_ECHO, handle_echo, [live]),
+        (evt.EVT_C_STORE, handle_store, [live, dicomweb]),
+        (evt.EVT_C_FIND, handle_find, [live, dicomweb]),
+        (evt.EVT_C_GET, handle_get, [live, dicomweb]),
+        (evt.EVT_C_MOVE, handle_move, [live, dicomweb]),
     ]
 
 
@@ -123,26 +125,34 @@ def handlers(
 
 @dataclass
 class Bridge:
-    """The configured AE, its DICOMweb client and, once started, its server."""
+    """The configured AE, its DICOMweb client, its live configuration and, once started, its
+    server."""
 
     settings: Settings
     ae: AE
     http: httpx.Client
+    live: Live
     evt_handlers: list[EventHandlerType]
+    tls: ssl.SSLContext | None = None
     server: ThreadedAssociationServer | None = None
 
     def start(self) -> ThreadedAssociationServer:
-        """Listen on the configured address in background threads."""
+        """Listen on the configured address in background threads (over TLS when
+        configured)."""
         server = self.ae.start_server(
-            (self.settings.host, self.settings.port), block=False, evt_handlers=self.evt_handlers
+            (self.settings.host, self.settings.port),
+            block=False,
+            evt_handlers=self.evt_handlers,
+            ssl_context=self.tls,
         )
         assert server is not None  # block=False returns the server
         self.server = server
         log.info(
-            "DIMSE bridge %s listening on %s:%d, storing to %s",
+            "DIMSE bridge %s listening on %s:%d%s, storing to %s",
             self.settings.ae_title,
             self.settings.host,
             self.server.server_address[1],
+            " (TLS)" if self.tls else "",
             self.settings.dicomweb_url,
         )
         return server
@@ -172,8 +182,12 @@ class Bridge:
 
 
 def create_bridge(settings: Settings | None = None) -> Bridge:
-    """Build the bridge: validated settings, the AE and its contexts, the DICOMweb client."""
+    """Build the bridge: validated settings, the AE and its contexts, the TLS contexts, the
+    DICOMweb client. :class:`~pacs_bridge.settings.ConfigError` when a TLS file cannot be
+    used."""
     settings = settings or Settings()
+    tls = server_context(settings)
+    live = Live(live_config(settings))
     ae = AE(ae_title=settings.ae_title)
     ae.maximum_pdu_size = settings.max_pdu
     ae.maximum_associations = settings.max_associations
@@ -203,5 +217,4 @@ def create_bridge(settings: Settings | None = None) -> Bridge:
         limits=httpx.Limits(max_connections=settings.max_associations),
     )
     dicomweb = DicomWebClient(http, settings.dicomweb_url)
-    policy = AccessPolicy(settings)
-    return Bridge(settings, ae, http, handlers(settings, policy, dicomweb))
+    return Bridge(settings, ae, http, live, handlers(live, dicomweb), tls)
