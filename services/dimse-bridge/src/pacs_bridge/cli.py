@@ -4,7 +4,8 @@
 
 The configuration comes from ``PACS_BRIDGE_*`` environment variables and the optional
 configuration file (:class:`pacs_bridge.settings.Settings`); the options override them. An
-invalid one, or TLS files that cannot be used, stop the start with exit status 2.
+invalid one, or TLS files that cannot be used, stop the start with exit status 2. SIGHUP
+reloads the configuration (:mod:`pacs_bridge.live`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -38,11 +40,11 @@ def _commands() -> None:
 
 
 def _bridge(**overrides: Any) -> Bridge:
-    """The bridge built from the validated settings; an invalid configuration ends the
-    command, naming each fault."""
+    """The bridge built from the validated settings (reloads read the same sources with the
+    same overrides); an invalid configuration ends the command, naming each fault."""
     given = {name: value for name, value in overrides.items() if value is not None}
     try:
-        return create_bridge(Settings(**given))
+        return create_bridge(load=partial(Settings, **given))
     except (ConfigError, SettingsError, ValidationError) as exc:
         for line in config_faults(exc):
             typer.echo(line, err=True)
@@ -64,7 +66,8 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="Log level of the bridge.")] = "INFO",
 ) -> None:
-    """Run the DIMSE bridge in the foreground until interrupted (Ctrl-C)."""
+    """Run the DIMSE bridge in the foreground until interrupted (Ctrl-C); SIGHUP reloads the
+    configuration (the allow-list, the known nodes)."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -72,11 +75,12 @@ def serve(
     bridge = _bridge(config_file=config, host=host, port=port)
     settings = bridge.settings
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, lambda signum, frame: _reload_in_background(bridge))
     bridge.start()
     typer.echo(
         f"DIMSE bridge: AE title {settings.ae_title} on {settings.host}:{bridge.port}"
         f"{' over TLS' if bridge.tls else ''} -> {settings.dicomweb_url} "
-        f"(Ctrl-C stops it)",
+        f"(Ctrl-C stops it, SIGHUP reloads the configuration)",
         err=True,
     )
     try:
@@ -90,6 +94,12 @@ def serve(
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM stops the bridge like Ctrl-C does."""
     raise KeyboardInterrupt
+
+
+def _reload_in_background(bridge: Bridge) -> None:
+    """SIGHUP: reload in a thread of its own, as a signal handler must not wait for locks the
+    interrupted main thread may hold; reloads queue on the bridge's reload lock."""
+    threading.Thread(target=bridge.reload, name="pacs-bridge-reload", daemon=True).start()
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ Every event the bridge answers is bound in one table, :func:`handlers`; each han
 check the peer's permission, hand the request to the module that turns it into DICOMweb calls
 (:mod:`pacs_bridge.store`, :mod:`pacs_bridge.find`, :mod:`pacs_bridge.retrieve`), return the
 DIMSE status. The handlers read the allow-list and the known nodes through the live
-configuration (:mod:`pacs_bridge.live`); the listening port
+configuration (:mod:`pacs_bridge.live`), which :meth:`Bridge.reload` swaps; the listening port
 speaks DICOM TLS when configured (:mod:`pacs_bridge.tls`).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -27,7 +27,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from pacs_bridge.access import permitted
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
-from pacs_bridge.live import Live, live_config
+from pacs_bridge.live import Live, ReloadResult, live_config, reload
 from pacs_bridge.network import set_tcp_nodelay
 from pacs_bridge.retrieve.get import get_instances
 from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
@@ -56,7 +56,8 @@ QUERY_TRANSFER_SYNTAXES = list(DEFAULT_TRANSFER_SYNTAXES)
 
 
 # -- handlers ------------------------------------------------------------------------------
-# Each handler reads the live configuration once (:mod:`pacs_bridge.live`).
+# Each handler reads the live configuration once (:mod:`pacs_bridge.live`): a reload swaps it
+# between requests.
 
 
 def handle_requested(event: Event, live: Live) -> None:
@@ -126,12 +127,13 @@ def handlers(live: Live, dicomweb: DicomWebClient) -> list[EventHandlerType]:
 @dataclass
 class Bridge:
     """The configured AE, its DICOMweb client, its live configuration and, once started, its
-    server."""
+    server; *load* builds the settings again for :meth:`reload`."""
 
     settings: Settings
     ae: AE
     http: httpx.Client
     live: Live
+    load: Callable[[], Settings]
     evt_handlers: list[EventHandlerType]
     tls: ssl.SSLContext | None = None
     server: ThreadedAssociationServer | None = None
@@ -157,6 +159,11 @@ class Bridge:
         )
         return server
 
+    def reload(self) -> ReloadResult:
+        """Re-read the configuration and swap in its reloadable parts, or keep the one in use
+        and log why (:func:`pacs_bridge.live.reload`); open associations stay open."""
+        return reload(self.live, self.load)
+
     @property
     def port(self) -> int:
         """The port listened on (the configured one, or the one picked for port 0)."""
@@ -181,11 +188,13 @@ class Bridge:
         self.close()
 
 
-def create_bridge(settings: Settings | None = None) -> Bridge:
-    """Build the bridge: validated settings, the AE and its contexts, the TLS contexts, the
-    DICOMweb client. :class:`~pacs_bridge.settings.ConfigError` when a TLS file cannot be
-    used."""
-    settings = settings or Settings()
+def create_bridge(
+    settings: Settings | None = None, *, load: Callable[[], Settings] = Settings
+) -> Bridge:
+    """Build the bridge: validated settings (*settings*, else ``load()``), the AE and its
+    contexts, the TLS contexts, the DICOMweb client. A reload calls *load* again.
+    :class:`~pacs_bridge.settings.ConfigError` when a TLS file cannot be used."""
+    settings = settings or load()
     tls = server_context(settings)
     live = Live(live_config(settings))
     ae = AE(ae_title=settings.ae_title)
@@ -217,4 +226,4 @@ def create_bridge(settings: Settings | None = None) -> Bridge:
         limits=httpx.Limits(max_connections=settings.max_associations),
     )
     dicomweb = DicomWebClient(http, settings.dicomweb_url)
-    return Bridge(settings, ae, http, live, handlers(live, dicomweb), tls)
+    return Bridge(settings, ae, http, live, load, handlers(live, dicomweb), tls)

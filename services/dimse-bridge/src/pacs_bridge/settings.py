@@ -34,6 +34,10 @@ by one of those CAs (mutual TLS). The bridge presents its certificate to ``tls: 
 which it verifies (host name included) against the node's ``tls_ca_certificates``, else the
 bridge's, else the system's trust store. Relative paths are relative to the working directory.
 The files are read and checked when the bridge starts.
+
+A running bridge re-reads the environment and the file on SIGHUP (:mod:`pacs_bridge.live`):
+``allow``, ``allow_any_calling_ae``, ``require_called_ae_title``, ``nodes`` and
+``find_page_size`` change live; any other change refuses the reload.
 """
 
 from __future__ import annotations
