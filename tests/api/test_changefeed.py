@@ -41,9 +41,11 @@ def test_changefeed_lists_stored_then_deleted_with_cursor(client: TestClient) ->
     assert [(c["kind"], c["instance"]) for c in after["changes"]] == [
         ("deleted", ds.SOPInstanceUID)
     ]
-    assert _feed(client, since=after["next"]) == {"changes": [], "next": after["next"]}
+    idle = _feed(client, since=after["next"])
+    assert idle == {"changes": [], "next": after["next"], "head": after["next"]}
     paged = _feed(client, limit=2)
     assert len(paged["changes"]) == 2 and paged["next"] == paged["changes"][-1]["seq"]
+    assert paged["head"] == after["next"]  # the newest entry, whatever the page
 
 
 def test_changefeed_carries_modality_and_sender_ae(client: TestClient) -> None:

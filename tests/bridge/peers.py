@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -85,8 +86,10 @@ def scu_association(
     contexts: Sequence[str],
     *,
     called: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[Association]:
-    """A pynetdicom association (TCP_NODELAY set) to the bridge, released afterwards."""
+    """A pynetdicom association (TCP_NODELAY set; over TLS with *tls*) to the bridge, released
+    afterwards."""
     ae = AE(ae_title=calling)
     for uid in contexts:
         ae.add_requested_context(uid)
@@ -95,6 +98,7 @@ def scu_association(
         bridge.port,
         ae_title=called or bridge.ae_title,
         evt_handlers=[(evt.EVT_CONN_OPEN, set_tcp_nodelay)],
+        tls_args=(tls, bridge.host) if tls else None,
     )
     try:
         yield assoc
@@ -105,13 +109,24 @@ def scu_association(
 
 
 @contextmanager
-def storescp(ae_title: str, out: Path, port: int | None = None) -> Iterator[int]:
-    """A DCMTK ``storescp`` on *port* (default: a free one) writing to *out*; yields its port
-    (DCMTK 3.6.7 has no option to bind it to loopback only)."""
+def storescp(
+    ae_title: str, out: Path, *options: str | Path, port: int | None = None
+) -> Iterator[int]:
+    """A DCMTK ``storescp`` on *port* (default: a free one) writing to *out*, with further
+    *options* (TLS, for example); yields its port (DCMTK 3.6.7 has no option to bind it to
+    loopback only)."""
     out.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     proc = subprocess.Popen(
-        [dcmtk_path("storescp"), "-aet", ae_title, "-od", str(out), str(port)],
+        [
+            dcmtk_path("storescp"),
+            "-aet",
+            ae_title,
+            "-od",
+            str(out),
+            *(str(option) for option in options),
+            str(port),
+        ],
         env=DCMTK_ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -311,3 +311,26 @@ def test_routing_status_unknown_destination_404(api_url: str) -> None:
         assert httpx.get(url, timeout=10).status_code == 404
         assert routing(bridge)["routes"] == [{"name": "all", "to": [PLANNING]}]
         assert httpx.get(f"{bridge.bridge.admin_url}/readyz", timeout=10).status_code == 200
+
+
+def test_routing_first_start_at_feed_head_then_reload_adds_route(
+    api_url: str, tmp_path: Path
+) -> None:
+    """Routing that starts on a new database begins at the feed's head: what the archive held
+    before is not sent. A route added by a configuration reload (SIGHUP's
+    :meth:`Bridge.reload`) applies to what is stored next."""
+    old = series(2, seed=72)
+    stow(api_url, old)
+    new = series(2, seed=73)
+    with store_scp(PLANNING) as scp:
+        config = tmp_path / "bridge.yaml"
+        config.write_text(
+            "allow: [{ae_title: TESTSCU, host: 127.0.0.1}]\n"
+            f"nodes: {{{PLANNING}: {{host: 127.0.0.1, port: {scp.port}}}}}\n"
+            "routes: [{name: all, match_all: true, to: [PLANNING]}]\n"
+        )
+        with running_bridge(api_url, config_file=config, **FAST_RETRIES) as bridge:
+            wait_until(lambda: routing(bridge)["leading"], "the router leads")
+            stow(api_url, new)
+            wait_until(lambda: len(scp.received) == 2, "the new instances received")
+            assert scp.uids == [ds.SOPInstanceUID for ds in new]

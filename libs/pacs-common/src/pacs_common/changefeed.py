@@ -54,6 +54,8 @@ class Change:
 class ChangePage:
     changes: list[Change]
     next: int
+    #: The newest entry's ``seq`` when the page was read.
+    head: int = 0
 
 
 class ChangeFeedClient:
@@ -75,7 +77,9 @@ class ChangeFeedClient:
         try:
             body = response.json()
             return ChangePage(
-                [Change.from_json(entry) for entry in body["changes"]], int(body["next"])
+                [Change.from_json(entry) for entry in body["changes"]],
+                int(body["next"]),
+                int(body.get("head", 0)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DicomWebError(

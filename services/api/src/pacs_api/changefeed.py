@@ -42,6 +42,10 @@ class ChangeFeed(BaseModel):
 
     changes: list[ChangeEntry]
     next: int = Field(description="Pass as `since` to read on (equals `since` when idle).")
+    head: int = Field(
+        description="The newest entry's `seq` (0 when empty): where a new follower that should "
+        "see only what comes next starts."
+    )
 
 
 @router.get("/changefeed", summary="Instances stored and deleted, in commit order")
@@ -50,7 +54,7 @@ def change_feed(
     since: Annotated[int, Query(ge=0, description="Answer entries after this cursor.")] = 0,
     limit: Annotated[int, Query(ge=1, le=10000, description="At most this many.")] = 1000,
 ) -> ChangeFeed:
-    entries = index.changes(since, limit)
+    entries, head = index.changes(since, limit)
     return ChangeFeed(
         changes=[
             ChangeEntry(
@@ -67,4 +71,5 @@ def change_feed(
             for entry in entries
         ],
         next=entries[-1]["seq"] if entries else since,
+        head=head,
     )

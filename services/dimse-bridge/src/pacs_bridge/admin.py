@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -77,8 +78,9 @@ class Requeued(BaseModel):
     requeued: int
 
 
-def create_admin_app(settings: Settings, queue: Queue, router: Router | None) -> FastAPI:
-    """The status API over *queue*; *router* is None when no route is configured."""
+def create_admin_app(current: Callable[[], Settings], queue: Queue, router: Router) -> FastAPI:
+    """The status API over *queue*; *current* gives the settings in use (a reload swaps
+    them)."""
     app = FastAPI(
         title="pacs-cloud DIMSE bridge status",
         version="1",
@@ -87,7 +89,7 @@ def create_admin_app(settings: Settings, queue: Queue, router: Router | None) ->
 
     def known(ae_title: str) -> str:
         listed = {status.ae_title for status in queue.summary()}
-        if ae_title not in settings.nodes and ae_title not in listed:
+        if ae_title not in current().nodes and ae_title not in listed:
             raise HTTPException(404, f"{ae_title!r} is neither a node nor a destination")
         return ae_title
 
@@ -110,6 +112,7 @@ def create_admin_app(settings: Settings, queue: Queue, router: Router | None) ->
 
     @app.get("/routing", summary="Progress of every routing destination")
     def routing() -> RoutingStatus:
+        settings = current()
         destinations = []
         for status in queue.summary():
             node = settings.nodes.get(status.ae_title)
@@ -121,9 +124,9 @@ def create_admin_app(settings: Settings, queue: Queue, router: Router | None) ->
                 )
             )
         return RoutingStatus(
-            leading=router.leading if router is not None else False,
+            leading=router.leading,
             cursor=queue.cursor(),
-            feed_error=router.feed_error if router is not None else "",
+            feed_error=router.feed_error,
             routes=[RouteView(name=r.name, to=list(r.to)) for r in settings.routes],
             destinations=destinations,
         )

@@ -14,7 +14,15 @@ same field names; the environment wins over the file. The allow-list is the ``al
         permissions: [echo, find, get]
     nodes:                      # C-MOVE and routing destinations by AE title
       WORKSTATION: {host: 10.1.2.40, port: 104}
-      PLANNING: {host: 10.1.2.50, port: 11112}
+      PLANNING:                 # over DICOM TLS, its certificate checked against this CA
+        host: planning.example.org
+        port: 2762
+        tls: true
+        tls_ca_certificates: /etc/pacs/planning-ca.pem
+    tls_certificate: /etc/pacs/bridge.pem    # DICOM TLS (PS3.15 Annex B) on the listening port
+    tls_private_key: /etc/pacs/bridge.key    # unencrypted PEM, matching the certificate
+    tls_ca_certificates: /etc/pacs/ca.pem    # optional: peers must present a certificate it signs
+    tls_minimum_version: "1.2"               # or "1.3"
     routes:                     # store-and-forward (pacs_bridge.routing.rules)
       - name: ct-to-planning
         calling_ae: [CT_SCANNER]
@@ -24,6 +32,17 @@ same field names; the environment wins over the file. The allow-list is the ``al
 Secure by default: with the allow-list on (the default), only the calling AE titles listed are
 accepted, and an empty list refuses to start; ``allow_any_calling_ae`` switches the check off
 and is refused on a non-loopback address.
+
+TLS (:mod:`pacs_bridge.tls`): with ``tls_certificate`` and ``tls_private_key`` the listening
+port speaks TLS only; with ``tls_ca_certificates`` too, a peer must present a certificate signed
+by one of those CAs (mutual TLS). The bridge presents its certificate to ``tls: true`` nodes,
+which it verifies (host name included) against the node's ``tls_ca_certificates``, else the
+bridge's, else the system's trust store. Relative paths are relative to the working directory.
+The files are read and checked when the bridge starts.
+
+A running bridge re-reads the environment and the file on SIGHUP (:mod:`pacs_bridge.live`):
+``allow``, ``allow_any_calling_ae``, ``require_called_ae_title``, ``nodes`` and
+``find_page_size`` change live; any other change refuses the reload.
 """
 
 from __future__ import annotations
@@ -34,17 +53,25 @@ import os
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pacs_common.dimse import validate_ae_title
 from pacs_common.network import is_loopback
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from pacs_bridge.routing.rules import Route
@@ -109,12 +136,23 @@ class AllowedPeer(BaseModel):
 
 
 class Node(BaseModel):
-    """A DICOM node the bridge connects to (a C-MOVE destination): its address and port."""
+    """A DICOM node the bridge connects to (a C-MOVE destination): its address and port, and
+    whether it speaks DICOM TLS (PS3.15 Annex B)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = Field(min_length=1, description="Host name or IP address of the node.")
     port: int = Field(ge=1, le=65535)
+    tls: bool = Field(False, description="Connect over TLS and verify the node's certificate.")
+    tls_ca_certificates: Path | None = Field(
+        None, description="PEM CA certificates that sign the node's certificate (needs tls)."
+    )
+
+    @model_validator(mode="after")
+    def _tls_ca_needs_tls(self) -> Node:
+        if self.tls_ca_certificates is not None and not self.tls:
+            raise ValueError("tls_ca_certificates is set but tls is not: add tls: true")
+        return self
 
     @field_validator("host")
     @classmethod
@@ -183,6 +221,18 @@ class Settings(BaseSettings):
     admin_allow_unauthenticated_network: bool = Field(
         False, description="Serve the status API on a non-loopback address without auth."
     )
+    tls_certificate: Path | None = Field(
+        None, description="PEM certificate (chain) of the bridge: the listening port uses TLS."
+    )
+    tls_private_key: Path | None = Field(
+        None, description="Unencrypted PEM private key of tls_certificate."
+    )
+    tls_ca_certificates: Path | None = Field(
+        None, description="PEM CA certificates: peers must present a certificate they sign."
+    )
+    tls_minimum_version: Literal["1.2", "1.3"] = Field(
+        "1.2", description="Oldest TLS version accepted (BCP 195: 1.2 or later)."
+    )
 
     @field_validator("ae_title")
     @classmethod
@@ -232,6 +282,22 @@ class Settings(BaseSettings):
                 f"the status API has no authentication yet and is refused on the non-loopback "
                 f"address {self.admin_host!r}: bind it to 127.0.0.1, or set "
                 "admin_allow_unauthenticated_network behind a protecting network policy"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> Settings:
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            given, missing = (
+                ("tls_certificate", "tls_private_key")
+                if self.tls_private_key is None
+                else ("tls_private_key", "tls_certificate")
+            )
+            raise ValueError(f"{given} is set without {missing}: TLS needs both")
+        if self.tls_ca_certificates is not None and self.tls_certificate is None:
+            raise ValueError(
+                "tls_ca_certificates asks peers for certificates, which needs TLS: "
+                "set tls_certificate and tls_private_key"
             )
         return self
 
@@ -299,3 +365,18 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of setting names to values")
     return data
+
+
+def config_faults(exc: ConfigError | SettingsError | ValidationError) -> list[str]:
+    """One line per fault of a configuration that cannot be loaded, a validation error named
+    as its variable (``PACS_BRIDGE_ALLOW[0].host: ...``)."""
+    if not isinstance(exc, ValidationError):
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        return [f"configuration: {exc}{cause}"]
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        where = f"{ENV_PREFIX}{loc[0].upper()}" if loc else ENV_PREFIX.rstrip("_")
+        path = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+        lines.append(f"{where}{path}: {error['msg']} (got {error.get('input')!r})")
+    return lines

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, func, insert, select, text
 from sqlmodel import col
 
 from pacs_api.index.models import Change, utcnow
@@ -63,6 +63,11 @@ def append(connection: Connection, kind: ChangeKind, entries: Iterable[Entry]) -
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
     connection.execute(insert(Change), rows)
+
+
+def head(connection: Connection) -> int:
+    """The ``seq`` of the newest entry (0 for an empty feed)."""
+    return int(connection.execute(select(func.max(col(Change.seq)))).scalar() or 0)
 
 
 def read(connection: Connection, after: int, limit: int) -> list[dict[str, Any]]:

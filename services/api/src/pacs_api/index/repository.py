@@ -168,10 +168,12 @@ class Index:
             return session.execute(statement).first() is not None
 
     # -- change feed ----------------------------------------------------------------------
-    def changes(self, after: int, limit: int) -> list[dict[str, Any]]:
-        """Change feed entries after *after*, oldest first (:mod:`pacs_api.index.changes`)."""
+    def changes(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Change feed entries after *after*, oldest first, and the newest entry's ``seq``
+        (:mod:`pacs_api.index.changes`)."""
         with self.session() as session:
-            return changes.read(session.connection(), after, limit)
+            connection = session.connection()
+            return changes.read(connection, after, limit), changes.head(connection)
 
     # -- queries --------------------------------------------------------------------------
     def search(self, query: QidoQuery) -> QidoResult:

@@ -132,11 +132,27 @@ class Queue:
     # -- following the change feed ---------------------------------------------------------
 
     def cursor(self) -> int:
+        """The last feed entry processed (0 before the first)."""
+        return self.started_at() or 0
+
+    def started_at(self) -> int | None:
+        """The last feed entry processed, None when routing never ran on this database."""
         with self.engine.connect() as connection:
             seq = connection.execute(
                 select(tables.cursor.c.seq).where(tables.cursor.c.name == FEED)
             ).scalar()
-        return int(seq or 0)
+        return None if seq is None else int(seq)
+
+    def start_at(self, seq: int) -> None:
+        """Begin following the feed after entry *seq* (the first time routing runs)."""
+        with self._write() as connection, connection.begin():
+            if (
+                connection.execute(
+                    select(tables.cursor.c.seq).where(tables.cursor.c.name == FEED)
+                ).first()
+                is None
+            ):
+                self._set_cursor(connection, seq, now())
 
     def advance(self, page: ChangePage, routes: Sequence[Route]) -> int:
         """Queue what *routes* send of *page*, cancel pending deliveries of instances the page

@@ -4,9 +4,12 @@ queue, in threads of the bridge process.
 One *follower* thread reads the feed page by page (:meth:`Queue.advance`), polling when idle;
 one *deliverer* thread per destination sends its due deliveries in feed order, a batch per
 association (:func:`.sender.deliver`), and backs off exponentially while the destination or
-the archive fails. Only the replica that holds :class:`.leadership.Leadership` routes. Routes
-and nodes are read from :attr:`Router.config` at every step, so a configuration reload applies
-to the next page and the next attempt.
+the archive fails. The first time routing runs on a database it starts at the feed's head
+(routes apply to instances stored from then on, not to the archive's past); afterwards it
+resumes from its cursor, so what is stored while the bridge is down is routed when it
+returns. Only the replica that holds :class:`.leadership.Leadership` routes. Routes
+and nodes (with their TLS contexts) are read from :attr:`Router.config` at every step, so a
+configuration reload (:mod:`pacs_bridge.live`) applies to the next page and the next attempt.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient, DicomWebError
 from pynetdicom import AE
 
+from pacs_bridge.retrieve.move import Destination
 from pacs_bridge.routing.leadership import Leadership
 from pacs_bridge.routing.queue import Backoff, Delivery, Outcome, Queue
 from pacs_bridge.routing.rules import Route
 from pacs_bridge.routing.sender import AttemptFailed, deliver
-from pacs_bridge.settings import Node
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class RoutingConfig:
     """What the router reads at every step (replaced as a whole on a configuration reload)."""
 
     routes: Sequence[Route]
-    nodes: Mapping[str, Node]
+    destinations: Mapping[str, Destination]
     poll_interval: float
     page_size: int
     batch_size: int
@@ -111,6 +114,9 @@ class Router:
             for title in self.queue.destinations_pending():
                 self._spawn(f"routing-{title}", self._deliver, title)
             try:
+                if self.queue.started_at() is None:
+                    # Routes apply to what is stored from now on, not to the archive's past.
+                    self.queue.start_at(self.feed.read(0, 1).head)
                 page = self.feed.read(self.queue.cursor(), config.page_size)
             except (httpx.HTTPError, DicomWebError) as exc:
                 if not self.feed_error:
@@ -147,14 +153,16 @@ class Router:
                 self._wake.wait(config.poll_interval)
                 self._wake.clear()
                 continue
-            node = config.nodes.get(title)
+            node = config.destinations.get(title)
             if node is None:
                 reason = f"{title} is not a configured node (add it to nodes)"
                 self.queue.destination_failed(title, reason, config.backoff)
                 continue
             self._attempt(title, node, batch, config.backoff)
 
-    def _attempt(self, title: str, node: Node, batch: list[Delivery], backoff: Backoff) -> None:
+    def _attempt(
+        self, title: str, node: Destination, batch: list[Delivery], backoff: Backoff
+    ) -> None:
         outcomes: list[tuple[Delivery, Outcome]] = []
         try:
             for item, outcome in deliver(self.ae, title, node, batch, self.dicomweb):

@@ -36,9 +36,8 @@ from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.status import STATUS_SUCCESS, STATUS_WARNING, code_to_category
 
-from pacs_bridge.retrieve.move import MAX_CONTEXTS
+from pacs_bridge.retrieve.move import MAX_CONTEXTS, Destination
 from pacs_bridge.routing.queue import Delivery, Outcome, State
-from pacs_bridge.settings import Node
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +59,15 @@ class Fetched:
 
 
 def deliver(
-    ae: AE, title: str, node: Node, deliveries: list[Delivery], dicomweb: DicomWebClient
+    ae: AE,
+    title: str,
+    destination: Destination,
+    deliveries: list[Delivery],
+    dicomweb: DicomWebClient,
 ) -> Iterator[tuple[Delivery, Outcome]]:
-    """Send *deliveries* (in order) to the node *title*; yields each one's outcome, and stops
-    after one to try again later so that nothing overtakes it. Raises :class:`AttemptFailed`
-    after the outcomes of what was tried."""
+    """Send *deliveries* (in order) to the node *title* (over DICOM TLS for a TLS node);
+    yields each one's outcome, and stops after one to try again later so that nothing
+    overtakes it. Raises :class:`AttemptFailed` after the outcomes of what was tried."""
     with tempfile.TemporaryDirectory(prefix="pacs-route-") as workdir:
         fetched: list[Fetched] = []
         for item in deliveries:
@@ -77,8 +80,13 @@ def deliver(
             return
         contexts = _contexts(fetched)
         sendable = [f for f in fetched if (f.delivery.sop_class, f.transfer_syntax) in contexts]
+        node, options = destination.node, {}
+        if destination.tls is not None:
+            options["tls_args"] = (destination.tls, node.host)
         try:
-            assoc = open_association(ae, title, node.host, node.port, list(contexts.values()))
+            assoc = open_association(
+                ae, title, node.host, node.port, list(contexts.values()), **options
+            )
         except AssociationFailed as exc:
             raise AttemptFailed(str(exc)) from None
         try:
