@@ -233,7 +233,12 @@ def test_sighup_serve_reloads_file_refuses_port_change(tmp_path: Path) -> None:
     bridge_command = Path(sys.executable).with_name("pacs-bridge")
     proc = subprocess.Popen(
         [str(bridge_command), "serve", "--config", str(path), "--log-level", "INFO"],
-        env={**env, "PACS_BRIDGE_DICOMWEB_URL": NO_API},
+        env={
+            **env,
+            "PACS_BRIDGE_DICOMWEB_URL": NO_API,
+            "PACS_BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.sqlite3'}",
+            "PACS_BRIDGE_ADMIN_PORT": "0",
+        },
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -159,6 +159,7 @@ class AdminServer:
     """uvicorn serving the status API in a background thread."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self.app = app
         self.server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         )
@@ -179,4 +180,5 @@ class AdminServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
