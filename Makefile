@@ -36,6 +36,7 @@ run: deps ## Start the API (127.0.0.1:8080) and the DIMSE bridge (PACSCLOUD@127.
 	DICOMweb root for viewers (OHIF, ...): $(DICOMWEB_URL)
 	DIMSE bridge: AE title $(BRIDGE_AET) on $(BRIDGE_HOST):$(BRIDGE_PORT), calling AE title $(DEV_SCU_AET) from loopback
 	  (e.g. TCP_NODELAY=1 echoscu -aet $(DEV_SCU_AET) -aec $(BRIDGE_AET) $(BRIDGE_HOST) $(BRIDGE_PORT))
+	  status API (routing progress): http://127.0.0.1:8082/routing, or: uv run pacs routing status
 	Load the demo CT study from another terminal: make demo$(if $(filter-out 127.0.0.1:8080,$(HOST):$(PORT)), HOST=$(HOST) PORT=$(PORT))
 	EOF
 	export PACS_BRIDGE_AE_TITLE='$(BRIDGE_AET)' PACS_BRIDGE_HOST='$(BRIDGE_HOST)'
@@ -64,10 +65,10 @@ typecheck: deps ## mypy --strict on libs/, services/ and scripts/
 bench: deps ## Run the benchmarks (bench/run.py)
 	$(UV) run --frozen python bench/run.py
 
-openapi: deps ## Regenerate openapi/api.json from the app
+openapi: deps ## Regenerate openapi/api.json (API) and openapi/bridge.json (bridge status API)
 	$(UV) run --frozen python scripts/export_openapi.py
 
-openapi-check: deps ## Fail when openapi/api.json differs from the app's document
+openapi-check: deps ## Fail when a document in openapi/ differs from its service
 	$(UV) run --frozen python scripts/export_openapi.py --check
 
 clean: ## Remove caches and build output (keeps .venv and the data under ./var/)
