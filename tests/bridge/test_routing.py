@@ -232,10 +232,10 @@ def test_routing_out_of_resources_retried_until_delivered(api_url: str) -> None:
     assert scp.uids == [ds.SOPInstanceUID for ds in datasets]
 
 
-def test_routing_survives_bridge_restart(api_url: str, tmp_path: Path) -> None:
+def test_routing_survives_bridge_restart(api_url: str, index_url: str) -> None:
     """Deliveries queued before the bridge stops, and instances stored while it is down, are
-    delivered by the next bridge on the same database, each once."""
-    database_url = f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
+    delivered by the next bridge on the same database (SQLite and PostgreSQL), each once."""
+    database_url = index_url
     port = free_port()
     route = {"name": "all", "match_all": True, "to": [PLANNING]}
     nodes = {PLANNING: Node(host="127.0.0.1", port=port)}
