@@ -18,7 +18,9 @@ from pacs_common.client import DicomWebError
 
 
 class ChangeKind(StrEnum):
-    STORED = "stored"
+    """What happened to the instance (the API writes these, followers read them)."""
+
+    STORED = "stored"  # a new instance, or new bytes for one (overwrite policy)
     DELETED = "deleted"
 
 

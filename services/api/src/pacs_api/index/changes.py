@@ -12,9 +12,9 @@ time already.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 from typing import Any, NamedTuple
 
+from pacs_common.changefeed import ChangeKind
 from sqlalchemy import Connection, func, insert, select, text
 from sqlmodel import col
 
@@ -22,11 +22,6 @@ from pacs_api.index.models import Change, utcnow
 
 #: Key of the PostgreSQL advisory lock that orders appends (any constant will do).
 _APPEND_LOCK = 0x66656564  # "feed"
-
-
-class ChangeKind(StrEnum):
-    STORED = "stored"  # a new instance, or new bytes for one (overwrite policy)
-    DELETED = "deleted"
 
 
 class Entry(NamedTuple):
