@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from pacs_common.changefeed import ChangeKind
+from pacs_common.changefeed import ChangeKind as ChangeKind
 from sqlalchemy import Connection, func, insert, select, text
 from sqlmodel import col
 
