@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO, cast
 
 from pacs_common import statuses
+from pacs_common.storage.base import ObjectStore
 
 from pacs_api.index.ingest import InstanceRecord, Outcome
 from pacs_api.index.repository import Index
 from pacs_api.ingest.parse import InvalidInstance, read_instance
 from pacs_api.settings import OverwritePolicy, Settings
-from pacs_api.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
 
