@@ -10,6 +10,7 @@ so the isosurface at the ramp's middle is the analytic surface.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -128,7 +129,9 @@ def series(
     """The CT series sampling *field* (HU at LPS mm) on *geometry*'s voxel centres."""
     nz, ny, nx = geometry.shape
     origin, step, row_step, column_step = geometry.vectors()
-    datasets = ct_series(
+    # deep copies: ct_series' instances share their common DataElement objects, so setting an
+    # attribute on one instance would set it on all (one deepcopy per instance)
+    template = ct_series(
         nz,
         ny,
         nx,
@@ -138,6 +141,7 @@ def series(
         spacing=(geometry.spacing[1], geometry.spacing[2]),
         slice_thickness=geometry.spacing[0],
     )
+    datasets = [copy.deepcopy(ds) for ds in template]
     j = np.arange(ny, dtype=np.float64)[:, None, None]
     i = np.arange(nx, dtype=np.float64)[None, :, None]
     orientation = [*geometry.row_cosine, *geometry.column_cosine]
