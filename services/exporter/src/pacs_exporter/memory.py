@@ -6,8 +6,9 @@ size is not known before extraction; unless the caller passes ``triangles``, it 
 :data:`SURFACE_FACTOR` times the area of the volume box's walls in voxel faces, which holds for
 anatomy (the benchmark's 512x512x300 bone phantom: 2.5 M triangles against 4.6 M assumed) but
 not for noise at the level (a surface through every voxel). ``tests/exporter/test_memory.py``
-measures the real peak with tracemalloc and checks that the estimate bounds it within
-:data:`STATED_FACTOR`.
+measures the real peak with tracemalloc and checks that the estimate, given the surface size,
+bounds it within :data:`STATED_FACTOR` (3.6-6.6x measured; tracemalloc misses the C++
+allocations of scikit-image and fast-simplification, so the true ratio is lower).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ SURFACE_FACTOR: Final = 8
 """Assumed triangles per voxel face of the box's walls: 2 triangles per surface voxel face
 for a surface four times the box's walls."""
 STATED_FACTOR: Final = 8.0
-"""The estimate exceeds the measured peak by at most this factor on the test phantoms."""
+"""The estimate (surface size given) exceeds the traced peak by at most this factor."""
 EXTRACT_BYTES_PER_TRIANGLE: Final = 200
 """Face and vertex arrays while slabs are joined, merged, transformed (int64 faces, float64
 vertices, two copies at the joins)."""
@@ -53,7 +54,7 @@ def estimate_peak_bytes(
     itemsize = np.dtype(dtype).itemsize
     work = max(itemsize, 4)
     triangles = assumed_triangles(shape) if triangles is None else triangles
-    slab = max(SLAB_VOXELS, 2 * (ny + 2) * (nx + 2))
+    slab = min(max(SLAB_VOXELS, 2 * (ny + 2) * (nx + 2)), (nz + 2) * (ny + 2) * (nx + 2))
     peak = 3 * slab * 4  # a padded float32 slab, its comparison mask, skimage's own copy
     if options.crop_lps is not None:
         peak += voxels * (1 + 8 + work)  # inside mask, one float64 coordinate, the masked copy
