@@ -11,11 +11,11 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
-
 from pacs_exporter.errors import BudgetExceeded
 from pacs_exporter.memory import STATED_FACTOR, check_budget, estimate_peak_bytes
 from pacs_exporter.mesh import MeshOptions, volume_to_mesh
 from pacs_exporter.volume import volume_from_datasets
+
 from tests.exporter import phantoms
 
 OPTIONS = [

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-
 from pacs_exporter.errors import ExportError
 from pacs_exporter.mesh import MeshOptions, volume_to_mesh
 from pacs_exporter.topology import component_labels, edge_summary
 from pacs_exporter.volume import Volume, volume_from_datasets
+
 from tests.exporter import phantoms
 from tests.exporter.conftest import area_volume_centroid
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from pacs_exporter.mesh import MeshOptions, volume_to_mesh
 from pacs_exporter.topology import component_labels, edge_summary
 from pacs_exporter.volume import volume_from_datasets
+
 from tests.exporter import phantoms
 from tests.exporter.conftest import area_volume_centroid
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pydicom.valuerep import format_number_as_ds
-
 from pacs_exporter.errors import InputError
 from pacs_exporter.volume import volume_from_datasets
+from pydicom.valuerep import format_number_as_ds
+
 from tests.exporter import phantoms
 
 GEOMETRY = phantoms.Geometry(shape=(6, 8, 10), spacing=(2.0, 0.5, 0.75), centre=(1.0, 2.0, 3.0))

@@ -7,10 +7,10 @@ import re
 
 import numpy as np
 import pytest
-from stl import mesh as stl_mesh
-
 from pacs_exporter.mesh import Mesh, MeshOptions, volume_to_mesh
 from pacs_exporter.writers import WRITERS, vertex_normals
+from stl import mesh as stl_mesh
+
 from tests.exporter import phantoms
 
 COMMENT = "pacs-cloud test mesh, LPS mm"
