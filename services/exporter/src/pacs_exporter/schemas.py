@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pacs_common.uids import validate_uid
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pacs_exporter.jobs.queue import Job, State
 from pacs_exporter.mesh import MeshOptions
@@ -62,8 +69,9 @@ class ExportRequest(BaseModel):
 
     @field_validator("study", "series")
     @classmethod
-    def _uid(cls, value: str) -> str:
-        return validate_uid(value)
+    def _uid(cls, value: str, info: ValidationInfo) -> str:
+        what = "Study Instance UID" if info.field_name == "study" else "Series Instance UID"
+        return validate_uid(value, what=what)
 
     @field_validator("preset")
     @classmethod
