@@ -61,6 +61,11 @@ class ExportRequest(BaseModel):
     )
     min_component_mm3: float = Field(0.0, ge=0, description="Drop objects smaller than this.")
     crop: Crop | None = None
+    curvature_correction: bool = Field(
+        True,
+        description="Offset the vertices along their normals to undo the volume flat "
+        "triangles cut off curved surfaces (false: the raw marching-cubes vertices).",
+    )
     store_back: bool = Field(
         False,
         description="Also store the mesh into the study as an Encapsulated STL instance "
@@ -110,6 +115,7 @@ class ExportRequest(BaseModel):
             min_component_mm3=self.min_component_mm3,
             crop_lps=(self.crop.min, self.crop.max) if self.crop is not None else None,
             coordinates=self.coordinates,
+            curvature_correction=self.curvature_correction,
         )
 
 
