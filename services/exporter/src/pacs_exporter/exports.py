@@ -120,7 +120,6 @@ def download(job_id: JobId, queue: QueueDep, store: StoreDep) -> StreamingRespon
         },
         204: {"description": "The finished job and its objects are deleted."},
         404: _PROBLEM,
-        409: {"description": "The job finished meanwhile: ask again to delete it.", **_PROBLEM},
     },
 )
 def cancel_or_delete(job_id: JobId, queue: QueueDep, store: StoreDep) -> Response:
