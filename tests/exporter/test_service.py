@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pacs_exporter.jobs.queue import Job
+from pacs_exporter.settings import Settings
 from stl import mesh as stl_mesh
 
 from tests.bridge.running import api_settings
@@ -226,3 +227,16 @@ def test_probes_ok(tmp_path: Path) -> None:
         ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "checks": {"database": "ok", "store": "ok"}}
+
+
+def test_settings_non_loopback_host_without_auth_refused() -> None:
+    """Binding a non-loopback address is refused unless explicitly allowed (secure by
+    default); the defaults are the embedded setup beside `make run`'s API."""
+    with pytest.raises(ValueError, match="not a loopback address"):
+        Settings(host="0.0.0.0")
+    assert Settings(host="0.0.0.0", allow_unauthenticated_network=True).host == "0.0.0.0"
+    defaults = Settings()
+    assert (defaults.host, defaults.port) == ("127.0.0.1", 8081)
+    assert defaults.dicomweb_url == "http://127.0.0.1:8080/dicom-web"
+    assert defaults.database_url == "sqlite:///./var/exporter.sqlite3"
+    assert defaults.store_url == "file://./var/exports"
