@@ -97,7 +97,8 @@ def correct_curvature(
         mean_sagitta[pinned] = 0.0
     normals *= (-factor * mean_sagitta)[:, None]
     normals += vertices
-    return normals
+    moved: npt.NDArray[np.float32] = normals
+    return moved
 
 
 def _scatter(chunk: npt.NDArray[np.integer[Any]]) -> tuple[int, Any]:
