@@ -94,3 +94,22 @@ def test_sphere_cut_by_volume_border_closed() -> None:
     cap = math.pi * h * h * (3 * radius - h) / 3
     assert signed_volume == pytest.approx(4 / 3 * math.pi * radius**3 - cap, rel=0.01)
     assert mesh.vertices[:, 2].min() == pytest.approx(-2.0, abs=1e-4)
+
+
+def test_sphere_in_slabs_same_mesh_as_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pacs_exporter import mesh as mesh_module
+
+    volume = volume_from_datasets(sphere_series(10, CLINICAL))
+    options = MeshOptions(level=phantoms.LEVEL_HU)
+    whole = volume_to_mesh(volume, options)
+    # three slices per slab: every seam crosses the sphere
+    monkeypatch.setattr(mesh_module, "SLAB_VOXELS", 3 * 52 * 52)
+    slabs = volume_to_mesh(volume, options)
+    assert len(slabs.vertices) == len(whole.vertices)
+    assert len(slabs.faces) == len(whole.faces)
+    assert edge_summary(slabs.faces, len(slabs.vertices)).watertight
+    assert zero_area_faces(slabs) == 0
+    whole_area, whole_volume, _ = area_volume_centroid(whole)
+    slab_area, slab_volume, _ = area_volume_centroid(slabs)
+    assert slab_area == pytest.approx(whole_area, rel=1e-6)
+    assert slab_volume == pytest.approx(whole_volume, rel=1e-6)

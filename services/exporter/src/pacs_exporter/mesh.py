@@ -210,20 +210,32 @@ def _padded_slab(
     border reflected about *level* and kept under *below* < level."""
     nz, ny, nx = block.shape
     low, high = int(pad_low), int(pad_high)
-    out = np.full((nz + low + high, ny + 2, nx + 2), below, dtype=np.float32)
+    out = np.empty((nz + low + high, ny + 2, nx + 2), dtype=np.float32)
+    cap = np.float32(below)
+    out[:low] = cap
+    out[low + nz :] = cap
     inner = out[low : low + nz]
     inner[:, 1:-1, 1:-1] = block
+    inner[:, :, 0] = cap
+    inner[:, :, -1] = cap
+    inner[:, 0, :] = cap
+    inner[:, -1, :] = cap
     twice = np.float32(2 * level)
-    cap = np.float32(below)
-    inner[:, 0, 1:-1] = np.minimum(twice - inner[:, 1, 1:-1], cap)
-    inner[:, -1, 1:-1] = np.minimum(twice - inner[:, -2, 1:-1], cap)
-    inner[:, 1:-1, 0] = np.minimum(twice - inner[:, 1:-1, 1], cap)
-    inner[:, 1:-1, -1] = np.minimum(twice - inner[:, 1:-1, -2], cap)
+    np.minimum(twice - inner[:, 1, 1:-1], cap, out=inner[:, 0, 1:-1])
+    np.minimum(twice - inner[:, -2, 1:-1], cap, out=inner[:, -1, 1:-1])
+    np.minimum(twice - inner[:, 1:-1, 1], cap, out=inner[:, 1:-1, 0])
+    np.minimum(twice - inner[:, 1:-1, -2], cap, out=inner[:, 1:-1, -1])
     if low:
-        out[0, 1:-1, 1:-1] = np.minimum(twice - out[1, 1:-1, 1:-1], cap)
+        np.minimum(twice - out[1, 1:-1, 1:-1], cap, out=out[0, 1:-1, 1:-1])
     if high:
-        out[-1, 1:-1, 1:-1] = np.minimum(twice - out[-2, 1:-1, 1:-1], cap)
+        np.minimum(twice - out[-2, 1:-1, 1:-1], cap, out=out[-1, 1:-1, 1:-1])
     return out
+
+
+def _on_plane(vertices: npt.NDArray[np.float32], z: float) -> npt.NDArray[np.int64]:
+    """Indices of the *vertices* on the plane ``k = z``, ordered by (j, i)."""
+    on = np.flatnonzero(vertices[:, 0] == np.float32(z))
+    return on[np.lexsort((vertices[on, 2], vertices[on, 1]))]
 
 
 def _march(
@@ -231,64 +243,66 @@ def _march(
     level: float,
     below: float,
     progress: Callable[[float], None],
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Marching cubes over *data* a slab at a time; vertices as (k, j, i) indices of *data*."""
+    flip: bool = False,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.integer[Any]]]:
+    """Marching cubes over *data* a slab at a time; vertices as (k, j, i) indices of *data*,
+    faces in scikit-image's winding (reversed with *flip*).
+
+    Slabs share one plane of samples: both compute the same vertices on it (identical floats:
+    each interpolates the same two samples along an edge in the plane), one to one. Each slab's
+    vertices on its first plane are paired with the previous slab's on its last (both ordered
+    by (j, i)) and dropped; the slab's faces are renumbered in the one gather that also offsets
+    them, so no pass over the whole mesh is needed.
+    """
     nz, ny, nx = data.shape
     depth = max(2, SLAB_VOXELS // max(1, (ny + 2) * (nx + 2)))
     starts = list(range(0, max(1, nz - 1), depth - 1))
+    index_dtype = np.int32 if 3 * (nz + 2) * (ny + 2) * (nx + 2) < 2**31 else np.int64
+    order = [0, 2, 1] if flip else [0, 1, 2]
     vertex_parts: list[npt.NDArray[np.float32]] = []
-    face_parts: list[npt.NDArray[np.int64]] = []
-    seams: list[int] = []
+    face_parts: list[npt.NDArray[np.integer[Any]]] = []
+    previous_top = np.zeros(0, dtype=np.int64)  # global ids on the last slab's last plane
+    previous_at = np.zeros((0, 2), dtype=np.float32)  # and their (j, i)
     count = 0
     for n, z0 in enumerate(starts):
         z1 = min(nz, z0 + depth)
         first, last = z0 == 0, z1 == nz
-        if not last:
-            seams.append(z1 - 1)
         block = data[z0:z1]
-        if block.max() >= level:
-            slab = _padded_slab(block, level, below, first, last)
-            vertices, faces, _, _ = measure.marching_cubes(  # type: ignore[no-untyped-call]
-                slab, level, allow_degenerate=True
-            )
-            vertices -= np.array([1 if first else 0, 1, 1], dtype=np.float32)
-            vertices[:, 0] += z0
-            vertex_parts.append(vertices)
-            face_parts.append(faces.astype(np.int64) + count)
-            count += len(vertices)
+        if block.max() < level:
+            previous_top, previous_at = np.zeros(0, dtype=np.int64), np.zeros((0, 2), np.float32)
+            progress((n + 1) / len(starts))
+            continue
+        slab = _padded_slab(block, level, below, first, last)
+        vertices, faces, _, _ = measure.marching_cubes(  # type: ignore[no-untyped-call]
+            slab, level, allow_degenerate=True
+        )
+        del slab
+        vertices -= np.array([(1 if first else 0) - z0, 1, 1], dtype=np.float32)
+        bottom = _on_plane(vertices, z0) if not first else np.zeros(0, dtype=np.int64)
+        if not np.array_equal(vertices[bottom, 1:], previous_at):
+            raise ExportError(f"internal: slabs disagree on the vertices of slice {z0}")
+        keep = np.ones(len(vertices), dtype=bool)
+        keep[bottom] = False
+        renumber = np.empty(len(vertices), dtype=index_dtype)
+        kept = int(np.count_nonzero(keep))
+        renumber[keep] = np.arange(count, count + kept, dtype=index_dtype)
+        renumber[bottom] = previous_top
+        top = _on_plane(vertices, z1 - 1) if not last else np.zeros(0, dtype=np.int64)
+        previous_top, previous_at = renumber[top].astype(np.int64), vertices[top, 1:]
+        vertex_parts.append(vertices[keep] if len(bottom) else vertices)
+        face_parts.append(renumber[faces[:, order]])
+        count += kept
         progress((n + 1) / len(starts))
     if not vertex_parts:
-        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
-    vertices = np.concatenate(vertex_parts)
-    faces = np.concatenate(face_parts)
-    if seams:
-        vertices, faces = _merge_seams(vertices, faces, np.array(seams, dtype=np.float32))
-    return vertices, faces
-
-
-def _merge_seams(
-    vertices: npt.NDArray[np.float32], faces: npt.NDArray[np.int64], seams: npt.NDArray[np.float32]
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Merge the vertices that two slabs computed on their shared plane (identical floats:
-    both interpolate the same two samples) and drop the copies."""
-    on_seam = np.flatnonzero(np.isin(vertices[:, 0], seams))
-    if on_seam.size == 0:
-        return vertices, faces
-    _, first, inverse = np.unique(vertices[on_seam], axis=0, return_index=True, return_inverse=True)
-    target = np.arange(len(vertices), dtype=np.int64)
-    target[on_seam] = on_seam[first[inverse.ravel()]]
-    keep = target == np.arange(len(vertices))
-    renumber = np.cumsum(keep, dtype=np.int64) - 1
-    faces = renumber[target][faces]  # one gather over the faces
-    faces = faces[
-        (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    ]
-    return vertices[keep], faces
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), index_dtype)
+    if len(vertex_parts) == 1:
+        return vertex_parts[0], face_parts[0]
+    return np.concatenate(vertex_parts), np.concatenate(face_parts)
 
 
 def _decimate(
-    vertices: npt.NDArray[np.float32], faces: npt.NDArray[np.int64], target: int
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    vertices: npt.NDArray[np.float32], faces: npt.NDArray[np.integer[Any]], target: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.integer[Any]]]:
     """Quadric decimation to about *target* faces, kept watertight or refused."""
     import fast_simplification
 
@@ -360,7 +374,10 @@ def volume_to_mesh(
         )
     report(0.1)
 
-    index_vertices, faces = _march(data, level, below, lambda f: report(0.1 + 0.7 * f))
+    # Lewiner's triangles face outward in (z, y, x) index order, a left-handed frame for a
+    # right-handed affine: reversed when the affine keeps handedness
+    flip = bool(np.linalg.det(matrix) > 0)
+    index_vertices, faces = _march(data, level, below, lambda f: report(0.1 + 0.7 * f), flip)
     if len(faces) == 0:
         raise ExportError(f"no surface at the level of {options.level:g} HU")
     pinned = None
@@ -373,10 +390,6 @@ def volume_to_mesh(
     out_vertices = index_vertices @ matrix.T.astype(np.float32)
     out_vertices += origin.astype(np.float32)
     del index_vertices
-    if np.linalg.det(matrix) > 0:
-        # Lewiner's triangles face outward in (z, y, x) index order, a left-handed frame for a
-        # right-handed affine: flip them when the affine keeps handedness.
-        faces = faces[:, [0, 2, 1]]
     if options.curvature_correction:
         out_vertices = correct_curvature(out_vertices, faces, pinned)
     report(0.85)
@@ -387,4 +400,4 @@ def volume_to_mesh(
         out_vertices[:, :2] *= -1
     report(1.0)
     index_dtype = np.int32 if len(out_vertices) < np.iinfo(np.int32).max else np.int64
-    return Mesh(out_vertices, faces.astype(index_dtype), options.coordinates)
+    return Mesh(out_vertices, faces.astype(index_dtype, copy=False), options.coordinates)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from pacs_exporter.curvature import cross_rows
 from pacs_exporter.mesh import Mesh, MeshOptions
 from pacs_exporter.topology import component_labels, edge_summary
 from pacs_exporter.volume import Volume
@@ -25,8 +26,8 @@ def mesh_report(mesh: Mesh, *, volume: Volume, options: MeshOptions) -> dict[str
     vertices = mesh.vertices.astype(np.float64)
     faces = mesh.faces.astype(np.int64, copy=False)
     a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
-    cross = np.cross(b - a, c - a)
-    doubled_area = np.linalg.norm(cross, axis=1)
+    cross = cross_rows(b - a, c - a)
+    doubled_area = np.sqrt(np.einsum("ij,ij->i", cross, cross))
     # signed volume: sum of tetrahedra (origin, a, b, c) = dot(a, (b-a) x (c-a)) / 6
     signed_volume = float(np.einsum("ij,ij->", a, cross)) / 6.0
     del b, c, cross

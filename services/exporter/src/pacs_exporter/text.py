@@ -8,6 +8,7 @@ gives ordinary variable-width text. About 20x faster than ``%``-formatting per n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,8 @@ Bytes2D = npt.NDArray[np.uint8]
 def _digits(magnitude: npt.NDArray[np.int64], width: int) -> Bytes2D:
     """(N, width) ASCII digits of non-negative integers, right-aligned, NUL-padded left."""
     out = np.zeros((magnitude.size, width), dtype=np.uint8)
-    rest = magnitude.copy()
+    small = magnitude.size == 0 or int(magnitude.max()) < 2**31
+    rest: npt.NDArray[np.signedinteger[Any]] = magnitude.astype(np.int32 if small else np.int64)
     for column in range(width - 1, -1, -1):
         digit = rest % 10
         out[:, column] = np.where((rest > 0) | (column == width - 1), digit + 48, 0)
@@ -38,6 +40,8 @@ def fixed_fields(values: npt.NDArray[np.floating], decimals: int, int_digits: in
     scaled = np.rint(np.abs(v) * 10.0**decimals).astype(np.int64)
     whole, fraction = np.divmod(scaled, 10**decimals)
     negative = (v < 0) & (scaled > 0)
+    # only as many integer columns as the largest value needs (the NUL padding is dropped)
+    int_digits = len(str(int(whole.max()))) if whole.size else 1
     integer = _digits(whole, int_digits)
     out = np.zeros((v.size, 1 + int_digits + 1 + decimals), dtype=np.uint8)
     out[:, 1 : 1 + int_digits] = integer
@@ -45,7 +49,9 @@ def fixed_fields(values: npt.NDArray[np.floating], decimals: int, int_digits: in
     first = np.argmax(integer != 0, axis=1)
     out[np.flatnonzero(negative), first[negative]] = ord("-")
     out[:, 1 + int_digits] = ord(".")
-    rest = fraction.copy()
+    rest: npt.NDArray[np.signedinteger[Any]] = fraction.astype(
+        np.int32 if decimals <= 9 else np.int64
+    )
     for column in range(decimals - 1, -1, -1):
         out[:, 2 + int_digits + column] = rest % 10 + 48
         rest //= 10

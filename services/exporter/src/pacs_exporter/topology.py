@@ -36,11 +36,15 @@ def edge_summary(faces: npt.NDArray[np.integer], vertex_count: int) -> EdgeSumma
     """
     if len(faces) == 0:
         return EdgeSummary(edges=0, watertight=False)
-    f = faces.astype(np.int64, copy=False)
-    a = f.ravel()
-    b = f[:, [1, 2, 0]].ravel()
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    keys = (low * vertex_count + high) * 2 + (a < b)
+    a = faces.ravel()
+    b = faces[:, [1, 2, 0]].ravel()
+    forward = a < b
+    keys = np.minimum(a, b).astype(np.int64)
+    keys *= vertex_count
+    keys += np.maximum(a, b)
+    keys *= 2
+    keys += forward
+    del a, b, forward
     keys.sort()
     undirected = keys >> 1
     edges = int(np.count_nonzero(undirected[1:] != undirected[:-1])) + 1

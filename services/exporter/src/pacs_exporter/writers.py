@@ -21,6 +21,7 @@ from typing import BinaryIO, Final
 import numpy as np
 import numpy.typing as npt
 
+from pacs_exporter.curvature import cross_rows
 from pacs_exporter.mesh import Mesh
 from pacs_exporter.text import fixed_fields, integer_fields, records
 
@@ -41,11 +42,10 @@ def face_normals(
 ) -> npt.NDArray[np.float32]:
     """Unit normals (F, 3) of the faces, right-hand rule; zero for a zero-area face."""
     v = vertices.astype(np.float32, copy=False)
-    cross = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-    length = np.linalg.norm(cross, axis=1, keepdims=True)
-    unit: npt.NDArray[np.float32] = np.divide(
-        cross, length, out=np.zeros_like(cross), where=length > 0
-    )
+    a = v[faces[:, 0]]
+    cross = cross_rows(v[faces[:, 1]] - a, v[faces[:, 2]] - a)
+    length = np.sqrt(np.einsum("ij,ij->i", cross, cross))[:, None]
+    unit: npt.NDArray[np.float32] = np.divide(cross, length, out=cross, where=length > 0)
     return unit
 
 
@@ -54,7 +54,8 @@ def vertex_normals(
 ) -> npt.NDArray[np.float32]:
     """Unit vertex normals (V, 3): the area-weighted sum of the adjacent faces' normals."""
     v = vertices.astype(np.float32, copy=False)
-    cross = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    a = v[faces[:, 0]]
+    cross = cross_rows(v[faces[:, 1]] - a, v[faces[:, 2]] - a)
     sums = np.zeros((len(v), 3), dtype=np.float64)
     for corner in range(3):
         for axis in range(3):
@@ -80,9 +81,13 @@ def write_stl(mesh: Mesh, stream: BinaryIO, comment: str) -> None:
     stream.write(np.uint32(len(mesh.faces)).astype("<u4").tobytes())
     for start in range(0, len(mesh.faces), 4 * CHUNK_FACES):
         faces = mesh.faces[start : start + 4 * CHUNK_FACES]
-        record = np.zeros(len(faces), dtype=STL_DTYPE)
+        record = np.empty(len(faces), dtype=STL_DTYPE)
         record["vertices"] = mesh.vertices[faces]
-        record["normal"] = face_normals(mesh.vertices, faces)
+        corners = record["vertices"]
+        normal = cross_rows(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        length = np.sqrt(np.einsum("ij,ij->i", normal, normal))[:, None]
+        record["normal"] = np.divide(normal, length, out=np.zeros_like(normal), where=length > 0)
+        record["attributes"] = 0
         stream.write(record.tobytes())
 
 
