@@ -83,6 +83,12 @@ def _check_budget(size: SeriesSize, request: ExportRequest, budget: int) -> int:
     return estimate
 
 
+def _header(ds: Dataset) -> Dataset:
+    if "PixelData" in ds:
+        del ds.PixelData
+    return ds
+
+
 def _comment(request: ExportRequest, mesh: Mesh) -> str:
     what = f"preset {request.preset}" if request.preset else "level"
     return (
@@ -158,9 +164,9 @@ def run_export(
         lambda count: progress(1.0 + 39.0 * min(1.0, count / size.instances)),
     )
     volume = volume_from_datasets(datasets)
-    if not request.store_back:
-        del datasets
-        datasets = []
+    # Only the headers are needed further on (store back references the source instances):
+    # drop the pixel data before the mesh stages allocate theirs.
+    datasets = [_header(ds) for ds in datasets] if request.store_back else []
     progress(50.0)
 
     mesh = volume_to_mesh(volume, options, lambda fraction: progress(50.0 + 40.0 * fraction))
