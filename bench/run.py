@@ -16,6 +16,9 @@ shared and noisy, so compare figures from one run, not across runs. Targets from
 issue are printed beside the figures; nothing here fails on a figure.
 
     uv run python bench/run.py [--slices 200] [--size 512] [--deployments sqlite-fs,postgresql-s3]
+        [--sections dicomweb,exporter]
+
+The ``exporter`` section is bench/exporter.py (issue 5: CT volume to watertight mesh files).
 """
 
 from __future__ import annotations
@@ -318,10 +321,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--deployments", default="sqlite-fs,postgresql-s3")
+    parser.add_argument("--sections", default="dicomweb,exporter")
     args = parser.parse_args()
+    sections = {s.strip() for s in args.sections.split(",")}
     print(f"pacs-cloud bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    for name in args.deployments.split(","):
-        bench(name.strip(), args.slices, args.size, args.runs)
+    if "dicomweb" in sections:
+        for name in args.deployments.split(","):
+            bench(name.strip(), args.slices, args.size, args.runs)
+    if "exporter" in sections:
+        from bench import exporter
+
+        exporter.main(["--runs", "3"])
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Write the OpenAPI documents of the services to ``openapi/``, or check they are up to date.
 
-    uv run python scripts/export_openapi.py            # write openapi/api.json, bridge.json
+    uv run python scripts/export_openapi.py            # write openapi/*.json
     uv run python scripts/export_openapi.py --check    # exit 1 when a file differs
 
 ``api.json`` is the API (:func:`pacs_api.main.create_app`), ``bridge.json`` the DIMSE bridge's
-HTTP status API (:mod:`pacs_bridge.admin`); each is built with throw-away SQLite databases and
+HTTP status API (:mod:`pacs_bridge.admin`), ``exporter.json`` the mesh exporter
+(:func:`pacs_exporter.main.create_app`); each is built with throw-away SQLite databases and
 stores in a temporary directory, so nothing under ``./var/`` is touched. Documents are written
 as indented JSON with sorted keys, so their diffs are readable and stable.
 """
@@ -24,6 +25,8 @@ from pacs_api.main import create_app
 from pacs_api.settings import Settings
 from pacs_bridge.main import create_bridge
 from pacs_bridge.settings import Settings as BridgeSettings
+from pacs_exporter.main import create_app as create_exporter
+from pacs_exporter.settings import Settings as ExporterSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIRECTORY = ROOT / "openapi"
@@ -63,7 +66,28 @@ def render_bridge() -> str:
             bridge.close()
 
 
-DOCUMENTS = {"api.json": render_api, "bridge.json": render_bridge}
+def render_exporter() -> str:
+    """The OpenAPI document of the mesh exporter (no workers: none is started)."""
+    with tempfile.TemporaryDirectory(prefix="pacs-openapi-") as tmp:
+        settings = ExporterSettings(
+            database_url=f"sqlite:///{tmp}/exporter.sqlite3",
+            store_url=f"file://{tmp}/exports",
+            workers=0,
+        )
+        app = create_exporter(settings)
+
+        async def schema() -> dict[str, Any]:
+            async with app.router.lifespan_context(app):
+                return app.openapi()
+
+        return _json(asyncio.run(schema()))
+
+
+DOCUMENTS = {
+    "api.json": render_api,
+    "bridge.json": render_bridge,
+    "exporter.json": render_exporter,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
