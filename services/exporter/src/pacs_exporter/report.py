@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from pacs_exporter.curvature import cross_rows
 from pacs_exporter.mesh import Mesh, MeshOptions
@@ -12,6 +13,26 @@ from pacs_exporter.topology import component_labels, edge_summary
 from pacs_exporter.volume import Volume
 
 __all__ = ["mesh_report"]
+
+CHUNK_FACES: Final = 1 << 18
+"""Faces measured per batch: float64 temporaries of a few MB, reused by the allocator."""
+
+
+def _measures(
+    vertices: npt.NDArray[np.float64], faces: npt.NDArray[np.integer[Any]]
+) -> tuple[float, float, int]:
+    """(area, signed volume, zero-area faces): the volume is the sum of the tetrahedra
+    (origin, a, b, c), ``dot(a, (b - a) x (c - a)) / 6``."""
+    area, volume, degenerate = 0.0, 0.0, 0
+    for start in range(0, len(faces), CHUNK_FACES):
+        chunk = faces[start : start + CHUNK_FACES]
+        a = vertices[chunk[:, 0]]
+        cross = cross_rows(vertices[chunk[:, 1]] - a, vertices[chunk[:, 2]] - a)
+        doubled_area = np.sqrt(np.einsum("ij,ij->i", cross, cross))
+        area += float(doubled_area.sum()) / 2.0
+        volume += float(np.einsum("ij,ij->", a, cross)) / 6.0
+        degenerate += int(np.count_nonzero(doubled_area <= 0))
+    return area, volume, degenerate
 
 
 def mesh_report(mesh: Mesh, *, volume: Volume, options: MeshOptions) -> dict[str, Any]:
@@ -24,13 +45,8 @@ def mesh_report(mesh: Mesh, *, volume: Volume, options: MeshOptions) -> dict[str
     ``degenerate_faces`` the zero-area faces.
     """
     vertices = mesh.vertices.astype(np.float64)
-    faces = mesh.faces.astype(np.int64, copy=False)
-    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
-    cross = cross_rows(b - a, c - a)
-    doubled_area = np.sqrt(np.einsum("ij,ij->i", cross, cross))
-    # signed volume: sum of tetrahedra (origin, a, b, c) = dot(a, (b-a) x (c-a)) / 6
-    signed_volume = float(np.einsum("ij,ij->", a, cross)) / 6.0
-    del b, c, cross
+    faces = mesh.faces
+    area, signed_volume, degenerate = _measures(vertices, faces)
     edges = edge_summary(faces, len(vertices))
     components, _ = component_labels(faces, len(vertices))
     low = vertices.min(axis=0) if len(vertices) else np.zeros(3)
@@ -39,14 +55,14 @@ def mesh_report(mesh: Mesh, *, volume: Volume, options: MeshOptions) -> dict[str
         "coordinate_system": f"{mesh.coordinates} mm",
         "level_hu": float(options.level),
         "volume_mm3": signed_volume,
-        "area_mm2": float(doubled_area.sum()) / 2.0,
+        "area_mm2": area,
         "vertices": int(len(vertices)),
         "triangles": int(len(faces)),
         "edges": edges.edges,
         "connected_components": components,
         "watertight": edges.watertight,
         "euler_characteristic": int(len(vertices) - edges.edges + len(faces)),
-        "degenerate_faces": int(np.count_nonzero(doubled_area <= 0)),
+        "degenerate_faces": degenerate,
         "bounding_box": {"min": low.tolist(), "max": high.tolist()},
         "spacing_mm": list(volume.spacing),
         "series_instance_uid": volume.series_instance_uid,
