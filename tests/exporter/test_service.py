@@ -63,6 +63,7 @@ def test_export_ct_series_succeeds_with_report_and_watertight_stl(
         assert report["watertight"] and report["connected_components"] == 1
         assert report["series_instance_uid"] == ct[1] and report["study_instance_uid"] == ct[0]
         assert report["coordinate_system"] == "LPS mm" and report["level_hu"] == 500
+        assert report["units"] == "mm" and report["axes"]["x"] == "toward patient left"
 
         response = client.get(job["file"])
         assert response.status_code == 200
@@ -169,6 +170,7 @@ def test_export_over_memory_budget_fails_before_fetching(
         ({"crop": {"min": [0, 0, 0], "max": [10, -1, 10]}}, "crop.min's coordinates"),
         ({"decimate_to": 2}, "decimate_to: Input should be greater than or equal to 4"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"store_back": "ply"}, "store_back: Input should be 'stl' or 'obj'"),
     ],
 )
 def test_export_invalid_request_422_with_reason(
@@ -229,9 +231,19 @@ def test_probes_ok(tmp_path: Path) -> None:
     assert ready.json() == {"status": "ok", "checks": {"database": "ok", "store": "ok"}}
 
 
+def test_store_back_boolean_read_as_stl_or_none(tmp_path: Path) -> None:
+    """The first form of the option, true or false, still means STL or nothing."""
+    settings = exporter_settings(tmp_path, "http://127.0.0.1:1/dicom-web", workers=0)
+    with running_exporter(settings) as client:
+        stl = submit(client, request("1.2.3", "1.2.3.4", store_back=True))
+        none = submit(client, request("1.2.3", "1.2.3.4", store_back=False))
+    assert stl["request"]["store_back"] == "stl" and none["request"]["store_back"] is None
+
+
 def test_settings_non_loopback_host_without_auth_refused() -> None:
     """Binding a non-loopback address is refused unless explicitly allowed (secure by
-    default); the defaults are the embedded setup beside `make run`'s API."""
+    default); the defaults are the embedded setup beside `make run`'s API, whatever
+    PACS_EXPORTER_* variables the environment running the tests holds (conftest hides them)."""
     with pytest.raises(ValueError, match="not a loopback address"):
         Settings(host="0.0.0.0")
     assert Settings(host="0.0.0.0", allow_unauthenticated_network=True).host == "0.0.0.0"

@@ -4,9 +4,11 @@ Each :class:`Worker` loops: claim a job (:meth:`JobQueue.claim`), run it
 (:func:`~pacs_exporter.pipeline.run_export`), record the outcome; when nothing is due it waits
 ``poll_seconds`` or until :meth:`Workers.wake` (a job was just submitted in this process).
 While a job runs, a heartbeat renews its lease every third of ``lease_seconds``, and every
-progress point records the progress and renews the lease too; a heartbeat that finds the job
-cancelled or no longer this claim's stops the export at the next progress point
-(:class:`Stopped` raised through the core). Outcomes:
+progress point whose whole percent moved records the progress and renews the lease too, as
+does every *checked* progress point (the pipeline's step boundaries and the core's progress
+points, :mod:`pacs_exporter.pipeline`); a renewal that finds the job cancelled or no longer
+this claim's stops the export at that progress point (:class:`Stopped` raised through the
+core). Outcomes:
 
 - :class:`~pacs_exporter.errors.ExportError` (input, options, budget): failed with its reason;
 - :class:`~pacs_exporter.series.Unavailable` (the API or the store): back to the queue after
@@ -15,6 +17,17 @@ cancelled or no longer this claim's stops the export at the next progress point
 
 A worker process killed mid-job leaves its lease to expire; another worker then claims the job
 again (:mod:`pacs_exporter.jobs.queue`).
+
+How soon a cancellation (or a takeover) stops a running job: at the next progress point, so
+the longest stretch without one bounds it. Those are, in a job: reading one instance; one
+marching-cubes slab (``SLAB_VOXELS``, 8 M voxels); the curvature correction; the decimation
+(fast-simplification reports no progress: a 2.5 M-triangle mesh takes a few seconds); writing
+the file; uploading it (its size over the store's bandwidth); the report; the STOW-RS of the
+instance stored back. A step that is under way is not interrupted: a cancellation seen after
+the store back's STOW-RS leaves the stored instance in the study. If a step held the GIL past
+the lease, the heartbeat thread could not renew it and another worker could take the job over;
+the old worker then finds out at its next progress point and stops (its results are not
+recorded).
 """
 
 from __future__ import annotations
@@ -86,9 +99,10 @@ class _Lease:
             except Exception:  # the database is away: the next beat tries again
                 log.warning("job %s: lease renewal failed", self.job.id, exc_info=True)
 
-    def progress(self, percent: float) -> None:
-        """Record *percent* (when its whole part moved) and stop the job when told to."""
-        if int(percent) != self._percent:
+    def progress(self, percent: float, *, check: bool = False) -> None:
+        """Record *percent* (when its whole part moved, or when asked to *check*: the lease is
+        then renewed, which reads the job's state) and stop the job when told to."""
+        if check or int(percent) != self._percent:
             self._percent = int(percent)
             self._renew(percent)
         if self.state is not Heartbeat.OK:
@@ -160,17 +174,18 @@ class Worker:
         request = ExportRequest.model_validate(job.request)
         with _Lease(self.queue, job, self.lease) as lease:
 
-            def progress(percent: float) -> None:
+            def progress(percent: float, *, check: bool = False) -> None:
                 if self._stop.is_set():
                     raise Stopped(Heartbeat.LOST)
                 if self.observer is not None:
                     self.observer(job, percent)
-                lease.progress(percent)
+                lease.progress(percent, check=check)
 
             try:
                 exported = run_export(
                     job.id,
                     request,
+                    created=job.created_at,
                     client=self.client,
                     store=self.store,
                     budget_bytes=self.settings.memory_budget_bytes,
