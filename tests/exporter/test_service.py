@@ -240,6 +240,33 @@ def test_store_back_boolean_read_as_stl_or_none(tmp_path: Path) -> None:
     assert stl["request"]["store_back"] == "stl" and none["request"]["store_back"] is None
 
 
+def test_list_exports_filtered_by_study_series_state_and_paged(tmp_path: Path) -> None:
+    """GET /exports: newest first, only the study's, the series' or the state's jobs when
+    asked, a page at a time with next_offset until the last page; a bad UID is a 422."""
+    settings = exporter_settings(tmp_path, "http://127.0.0.1:1/dicom-web", workers=0)
+    with running_exporter(settings) as client:
+        a1 = submit(client, request("1.2.3", "1.2.3.1"))["id"]
+        a2 = submit(client, request("1.2.3", "1.2.3.2"))["id"]
+        b1 = submit(client, request("1.2.4", "1.2.4.1"))["id"]
+        assert client.delete(f"/exports/{a2}").status_code == 200  # queued: cancelled
+
+        def ids(**params: object) -> tuple[list[str], int | None]:
+            response = client.get("/exports", params=params)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            return [job["id"] for job in body["jobs"]], body["next_offset"]
+
+        assert ids() == ([b1, a2, a1], None)
+        assert ids(study="1.2.3") == ([a2, a1], None)
+        assert ids(series="1.2.3.1") == ([a1], None)
+        assert ids(study="1.2.3", state="queued") == ([a1], None)
+        assert ids(state="cancelled") == ([a2], None)
+        assert ids(limit=2) == ([b1, a2], 2)
+        assert ids(limit=2, offset=2) == ([a1], None)
+        bad = client.get("/exports", params={"study": "1.2.x"})
+    assert bad.status_code == 422 and "'1.2.x' is not a valid UID" in bad.json()["detail"]
+
+
 def test_settings_non_loopback_host_without_auth_refused() -> None:
     """Binding a non-loopback address is refused unless explicitly allowed (secure by
     default); the defaults are the embedded setup beside `make run`'s API, whatever

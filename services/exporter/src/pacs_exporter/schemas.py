@@ -170,4 +170,7 @@ class ExportJob(BaseModel):
 
 
 class ExportList(BaseModel):
-    jobs: list[ExportJob]
+    jobs: list[ExportJob] = Field(description="Newest first.")
+    next_offset: int | None = Field(
+        description="The offset of the next page (null: this is the last page)."
+    )
