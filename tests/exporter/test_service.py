@@ -221,6 +221,20 @@ def test_delete_finished_job_removes_row_and_objects_204(
         assert list((tmp_path / "exports" / "exports" / job["id"]).glob("*")) == []
 
 
+def test_delete_failed_job_removes_objects_an_attempt_left(api: str, tmp_path: Path) -> None:
+    """A failed job records no file, but an earlier attempt may have written its mesh before
+    the job ended: deleting the job deletes what lies under its keys too."""
+    study, series = store(api, phantom(modality="MR"))
+    with running_exporter(exporter_settings(tmp_path, api)) as client:
+        job = wait_for(client, submit(client, request(study, series))["id"])
+        assert job["state"] == "failed" and job["file"] is None
+        left = tmp_path / "exports" / "exports" / job["id"] / f"{series}.stl"
+        left.parent.mkdir(parents=True)
+        left.write_bytes(b"solid left by an earlier attempt")
+        assert client.delete(f"/exports/{job['id']}").status_code == 204
+    assert not left.exists()
+
+
 def test_probes_ok(tmp_path: Path) -> None:
     """healthz answers; readyz checks the jobs' database and the object store."""
     settings = exporter_settings(tmp_path, "http://127.0.0.1:1/dicom-web", workers=0)

@@ -22,6 +22,7 @@ from pacs_exporter.deps import QueueDep, StoreDep, WorkersDep
 from pacs_exporter.errors import ExportError
 from pacs_exporter.formats import FORMATS
 from pacs_exporter.jobs.queue import Job, JobQueue, State
+from pacs_exporter.pipeline import object_keys
 from pacs_exporter.problems import (
     Conflict,
     NotFound,
@@ -159,8 +160,11 @@ def cancel_or_delete(job_id: JobId, queue: QueueDep, store: StoreDep) -> Respons
             ExportJob.of(job).model_dump(mode="json"),
             status_code=status.HTTP_200_OK if job.finished else status.HTTP_202_ACCEPTED,
         )
-    # the objects first: a failure keeps the row, which names them, for the next DELETE
-    keys = [key for key in (job.file_key, job.report_key) if key]
+    # the objects first: a failure keeps the row, which names them, for the next DELETE. A
+    # failed or cancelled job records no keys but may have written its mesh before it ended:
+    # its keys are derived from the job (deleting a missing object is no error)
+    derived = object_keys(job.id, ExportRequest.model_validate(job.request))
+    keys = sorted({key for key in (job.file_key, job.report_key, *derived) if key})
     if keys:
         try:
             store.delete(keys)

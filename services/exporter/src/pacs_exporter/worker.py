@@ -43,7 +43,7 @@ from pacs_common.client import DicomWebClient
 from pacs_common.storage import ObjectStore
 
 from pacs_exporter.errors import ExportError
-from pacs_exporter.jobs.queue import Heartbeat, Job, JobQueue
+from pacs_exporter.jobs.queue import Heartbeat, Job, JobQueue, State
 from pacs_exporter.pipeline import object_keys, run_export
 from pacs_exporter.schemas import ExportRequest
 from pacs_exporter.series import Unavailable
@@ -197,7 +197,8 @@ class Worker:
                 return
             except ExportError as exc:
                 log.info("job %s failed: %s", job.id, exc.reason)
-                self.queue.failed(job.id, job.owner, exc.reason)
+                if self.queue.failed(job.id, job.owner, exc.reason):
+                    self._forget_objects(job, request)
                 return
             except Unavailable as exc:
                 delay = timedelta(seconds=self.settings.retry_delay_seconds)
@@ -205,10 +206,13 @@ class Worker:
                     job.id, job.owner, str(exc), delay, self.settings.max_attempts
                 )
                 log.warning("job %s: %s (now %s)", job.id, exc, state)
+                if state is State.FAILED:
+                    self._forget_objects(job, request)
                 return
             except Exception as exc:
                 log.exception("job %s failed unexpectedly", job.id)
-                self.queue.failed(job.id, job.owner, f"unexpected error: {exc}")
+                if self.queue.failed(job.id, job.owner, f"unexpected error: {exc}"):
+                    self._forget_objects(job, request)
                 return
         if not self.queue.succeeded(
             job.id,
@@ -236,7 +240,7 @@ class Worker:
     def _forget_objects(self, job: Job, request: ExportRequest) -> None:
         try:
             self.store.delete(list(object_keys(job.id, request)))
-        except Exception:  # nothing was written yet, or the store is away: swept later
+        except Exception:  # the store is away: DELETE /exports/{id} deletes them later
             log.warning("job %s: its objects could not be deleted", job.id, exc_info=True)
 
 
