@@ -1,10 +1,24 @@
-"""Helpers for the exporter's tests: mesh measures computed independently of the report."""
+"""Helpers for the exporter's tests: mesh measures computed independently of the report, and
+settings that do not depend on the environment the tests run in."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import numpy.typing as npt
+import pytest
 from pacs_exporter.mesh import Mesh
+
+
+@pytest.fixture(autouse=True)
+def _no_exporter_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's exporter Settings come from its own arguments and the defaults: the
+    PACS_EXPORTER_* variables of the shell running the tests (a developer's own setup) are
+    hidden from it."""
+    for name in list(os.environ):
+        if name.upper().startswith("PACS_EXPORTER_"):
+            monkeypatch.delenv(name)
 
 
 def area_volume_centroid(

@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 from pacs_common.client import DicomWebClient
+from pacs_common.storage import open_store
 from pacs_common.synthetic import to_bytes
+from pacs_exporter.jobs.queue import JobQueue
 from pacs_exporter.main import create_app
 from pacs_exporter.settings import Settings
-from pacs_exporter.worker import Observer
+from pacs_exporter.worker import Observer, Worker
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -102,3 +104,24 @@ def submit(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
     job: dict[str, Any] = response.json()
     assert response.headers["location"] == f"/exports/{job['id']}"
     return job
+
+
+class Killed(BaseException):
+    """Ends a worker's thread the way a killed process ends: nothing after it runs."""
+
+
+@contextmanager
+def worker(settings: Settings, name: str, observer: Observer | None = None) -> Iterator[Worker]:
+    """A real worker on *settings*' database, store and API, run by the test's thread."""
+    queue = JobQueue.open(settings.database_url)
+    object_store = open_store(settings)
+    with httpx.Client(timeout=60) as http:
+        yield Worker(
+            name,
+            queue,
+            object_store,
+            DicomWebClient(http, settings.dicomweb_url),
+            settings,
+            observer=observer,
+        )
+    queue.close()

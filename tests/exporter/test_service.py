@@ -63,6 +63,7 @@ def test_export_ct_series_succeeds_with_report_and_watertight_stl(
         assert report["watertight"] and report["connected_components"] == 1
         assert report["series_instance_uid"] == ct[1] and report["study_instance_uid"] == ct[0]
         assert report["coordinate_system"] == "LPS mm" and report["level_hu"] == 500
+        assert report["units"] == "mm" and report["axes"]["x"] == "toward patient left"
 
         response = client.get(job["file"])
         assert response.status_code == 200
@@ -169,6 +170,7 @@ def test_export_over_memory_budget_fails_before_fetching(
         ({"crop": {"min": [0, 0, 0], "max": [10, -1, 10]}}, "crop.min's coordinates"),
         ({"decimate_to": 2}, "decimate_to: Input should be greater than or equal to 4"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"store_back": "ply"}, "store_back: Input should be 'stl' or 'obj'"),
     ],
 )
 def test_export_invalid_request_422_with_reason(
@@ -219,6 +221,20 @@ def test_delete_finished_job_removes_row_and_objects_204(
         assert list((tmp_path / "exports" / "exports" / job["id"]).glob("*")) == []
 
 
+def test_delete_failed_job_removes_objects_an_attempt_left(api: str, tmp_path: Path) -> None:
+    """A failed job records no file, but an earlier attempt may have written its mesh before
+    the job ended: deleting the job deletes what lies under its keys too."""
+    study, series = store(api, phantom(modality="MR"))
+    with running_exporter(exporter_settings(tmp_path, api)) as client:
+        job = wait_for(client, submit(client, request(study, series))["id"])
+        assert job["state"] == "failed" and job["file"] is None
+        left = tmp_path / "exports" / "exports" / job["id"] / f"{series}.stl"
+        left.parent.mkdir(parents=True)
+        left.write_bytes(b"solid left by an earlier attempt")
+        assert client.delete(f"/exports/{job['id']}").status_code == 204
+    assert not left.exists()
+
+
 def test_probes_ok(tmp_path: Path) -> None:
     """healthz answers; readyz checks the jobs' database and the object store."""
     settings = exporter_settings(tmp_path, "http://127.0.0.1:1/dicom-web", workers=0)
@@ -229,9 +245,46 @@ def test_probes_ok(tmp_path: Path) -> None:
     assert ready.json() == {"status": "ok", "checks": {"database": "ok", "store": "ok"}}
 
 
+def test_store_back_boolean_read_as_stl_or_none(tmp_path: Path) -> None:
+    """The first form of the option, true or false, still means STL or nothing."""
+    settings = exporter_settings(tmp_path, "http://127.0.0.1:1/dicom-web", workers=0)
+    with running_exporter(settings) as client:
+        stl = submit(client, request("1.2.3", "1.2.3.4", store_back=True))
+        none = submit(client, request("1.2.3", "1.2.3.4", store_back=False))
+    assert stl["request"]["store_back"] == "stl" and none["request"]["store_back"] is None
+
+
+def test_list_exports_filtered_by_study_series_state_and_paged(tmp_path: Path) -> None:
+    """GET /exports: newest first, only the study's, the series' or the state's jobs when
+    asked, a page at a time with next_offset until the last page; a bad UID is a 422."""
+    settings = exporter_settings(tmp_path, "http://127.0.0.1:1/dicom-web", workers=0)
+    with running_exporter(settings) as client:
+        a1 = submit(client, request("1.2.3", "1.2.3.1"))["id"]
+        a2 = submit(client, request("1.2.3", "1.2.3.2"))["id"]
+        b1 = submit(client, request("1.2.4", "1.2.4.1"))["id"]
+        assert client.delete(f"/exports/{a2}").status_code == 200  # queued: cancelled
+
+        def ids(**params: object) -> tuple[list[str], int | None]:
+            response = client.get("/exports", params=params)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            return [job["id"] for job in body["jobs"]], body["next_offset"]
+
+        assert ids() == ([b1, a2, a1], None)
+        assert ids(study="1.2.3") == ([a2, a1], None)
+        assert ids(series="1.2.3.1") == ([a1], None)
+        assert ids(study="1.2.3", state="queued") == ([a1], None)
+        assert ids(state="cancelled") == ([a2], None)
+        assert ids(limit=2) == ([b1, a2], 2)
+        assert ids(limit=2, offset=2) == ([a1], None)
+        bad = client.get("/exports", params={"study": "1.2.x"})
+    assert bad.status_code == 422 and "'1.2.x' is not a valid UID" in bad.json()["detail"]
+
+
 def test_settings_non_loopback_host_without_auth_refused() -> None:
     """Binding a non-loopback address is refused unless explicitly allowed (secure by
-    default); the defaults are the embedded setup beside `make run`'s API."""
+    default); the defaults are the embedded setup beside `make run`'s API, whatever
+    PACS_EXPORTER_* variables the environment running the tests holds (conftest hides them)."""
     with pytest.raises(ValueError, match="not a loopback address"):
         Settings(host="0.0.0.0")
     assert Settings(host="0.0.0.0", allow_unauthenticated_network=True).host == "0.0.0.0"

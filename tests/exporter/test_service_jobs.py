@@ -7,7 +7,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,15 +15,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pacs_common.client import DicomWebClient
-from pacs_common.storage import open_store
 from pacs_exporter.jobs.queue import VERSION_TABLE, Heartbeat, Job, JobQueue, State
 from pacs_exporter.jobs.tables import metadata
-from pacs_exporter.settings import Settings
-from pacs_exporter.worker import Observer, Worker
 
 from tests.bridge.running import api_settings
 from tests.exporter.service import (
     WAIT_SECONDS,
+    Killed,
     exporter_settings,
     phantom,
     request,
@@ -32,6 +29,7 @@ from tests.exporter.service import (
     store,
     submit,
     wait_for,
+    worker,
 )
 from tests.support.server import running_api
 
@@ -42,27 +40,6 @@ NEVER = timedelta(hours=1)
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_api(api_settings(tmp_path_factory.mktemp("api"))) as url:
         yield url
-
-
-class Killed(BaseException):
-    """Ends a worker's thread the way a killed process ends: nothing after it runs."""
-
-
-@contextmanager
-def worker(settings: Settings, name: str, observer: Observer | None = None) -> Iterator[Worker]:
-    """A real worker on *settings*' database, store and API, run by the test's thread."""
-    queue = JobQueue.open(settings.database_url)
-    object_store = open_store(settings)
-    with httpx.Client(timeout=60) as http:
-        yield Worker(
-            name,
-            queue,
-            object_store,
-            DicomWebClient(http, settings.dicomweb_url),
-            settings,
-            observer=observer,
-        )
-    queue.close()
 
 
 def submitted(queue: JobQueue, count: int = 1) -> list[Job]:
@@ -198,6 +175,38 @@ def test_cancel_running_job_202_stops_at_next_progress_point(api: str, tmp_path:
     # the progress point at 50 % was refused: the last one recorded, the series read, stays
     assert done["progress"] == 40 and not done["cancel_requested"]
     assert not list((tmp_path / "exports").rglob("*.stl"))
+
+
+@pytest.mark.parametrize(
+    ("point", "step"),
+    [(84.0, "the decimation"), (96.0, "the store back")],
+)
+def test_cancel_asked_before_a_step_stops_the_job_before_it(
+    api: str, tmp_path: Path, point: float, step: str
+) -> None:
+    """A cancellation asked while the job is at the progress point before *step* (the core
+    reports one right before decimating; the pipeline checks before storing back) stops the
+    job there: cancelled, nothing stored back into the study, no file left."""
+    study, series = store(api, phantom())
+    reached, proceed = threading.Event(), threading.Event()
+
+    def pause_before_step(_job: Job, percent: float) -> None:
+        if percent >= point and not reached.is_set():
+            reached.set()
+            assert proceed.wait(WAIT_SECONDS)
+
+    body = request(study, series, store_back="stl", decimate_to=2000)
+    with running_exporter(exporter_settings(tmp_path, api), pause_before_step) as client:
+        job = submit(client, body)
+        assert reached.wait(WAIT_SECONDS), f"the job never reached {step}"
+        assert client.delete(f"/exports/{job['id']}").status_code == 202
+        proceed.set()
+        done = wait_for(client, job["id"])
+    assert done["state"] == "cancelled" and done["progress"] < point
+    assert done["stored_instance"] is None
+    assert not list((tmp_path / "exports").rglob("*.stl"))
+    with httpx.Client(timeout=60) as http:
+        assert DicomWebClient(http, api).search_series(study, Modality="M3D") == []
 
 
 def test_worker_killed_mid_job_is_taken_over_after_lease_expiry(api: str, tmp_path: Path) -> None:

@@ -58,3 +58,35 @@ def test_export_on_postgresql_and_s3_downloads_from_the_bucket(
                 assert client.delete(f"/exports/{job['id']}").status_code == 204
                 assert list(bucket.list(f"exports/{job['id']}/")) == []
                 bucket.close()
+
+
+@pytest.mark.s3
+def test_delete_finished_job_while_store_down_503_keeps_job_then_204(tmp_path: Path) -> None:
+    """With its S3 server stopped, deleting a succeeded job answers 503 with Retry-After and
+    keeps the job (its row names its objects); once the server is back the DELETE succeeds
+    and the objects are gone. (A server of the test's own: the run's shared one stays up.)"""
+    with SeaweedFS(tmp_path / "weed") as server, running_api(api_settings(tmp_path / "api")) as url:
+        study, series = store(url, phantom())
+        settings = exporter_settings(
+            tmp_path,
+            url,
+            store_url=server.store_url("pacs-orphans"),
+            s3_access_key=server.access_key,
+            s3_secret_key=server.secret_key,
+        )
+        with running_exporter(settings) as client:
+            job = wait_for(client, submit(client, request(study, series))["id"])
+            assert job["state"] == "succeeded", job["error"]
+            server.kill()
+            refused = client.delete(f"/exports/{job['id']}")
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "5"
+            assert "the job is kept: repeat the DELETE later" in refused.json()["detail"]
+            kept = client.get(f"/exports/{job['id']}")
+            assert kept.status_code == 200 and kept.json()["state"] == "succeeded"
+            server.start()
+            assert client.delete(f"/exports/{job['id']}").status_code == 204
+            assert client.get(f"/exports/{job['id']}").status_code == 404
+            bucket = open_store(settings)
+            assert list(bucket.list(f"exports/{job['id']}/")) == []
+            bucket.close()

@@ -1,6 +1,9 @@
-"""A mesh stored back into its study: the Encapsulated STL IOD (PS3.3 A.85.1).
+"""A mesh stored back into its study: the Encapsulated STL IOD (PS3.3 A.85.1) or the
+Encapsulated OBJ IOD (PS3.3 A.86.1).
 
-The instance is a new series (Modality ``M3D``) of the source's study, in the source's Frame
+Both IODs have the same modules; they differ in the SOP Class (``EncapsulatedSTLStorage``,
+``EncapsulatedOBJStorage``) and the document's MIME type (``model/stl``, ``model/obj``). The
+instance is a new series (Modality ``M3D``) of the source's study, in the source's Frame
 of Reference, so that its vertices, in patient LPS mm (PS3.3 C.7.6.2.1.1), mean what they
 mean in the CT. Its modules (PS3.3 table A.85.1-1):
 
@@ -8,29 +11,68 @@ mean in the CT. Its modules (PS3.3 table A.85.1-1):
 - Encapsulated Document Series (C.24.1): ``Modality`` M3D, a new Series Instance UID;
 - Frame of Reference (C.7.4.1): the source's;
 - Enhanced General Equipment (C.7.5.2): this software;
-- Encapsulated Document (C.24.2): the binary STL in ``EncapsulatedDocument`` with its length
-  (``EncapsulatedDocumentLength``, the value before the padding to an even length),
-  ``MIMETypeOfEncapsulatedDocument`` ``model/stl``, the source images in
-  ``SourceInstanceSequence``;
+- Encapsulated Document (C.24.2): the binary STL or the OBJ text in ``EncapsulatedDocument``
+  with its length (``EncapsulatedDocumentLength``, the value before the padding to an even
+  length), ``MIMETypeOfEncapsulatedDocument``, the source images in ``SourceInstanceSequence``;
 - Manufacturing 3D Model (C.8.35.2): the model's units in ``MeasurementUnitsCodeSequence``
   (``mm``, UCUM: PS3.16 CID 7063... the UCUM code ``mm``), not mirrored, not modified;
 - Common Instance Reference (C.12.2): the source series in ``ReferencedSeriesSequence``;
-- SOP Common (C.12.1): ``EncapsulatedSTLStorage``.
+- SOP Common (C.12.1): ``EncapsulatedSTLStorage`` or ``EncapsulatedOBJStorage``.
 
 Attributes are set by keyword, so tags and VRs come from pydicom's data dictionary.
+
+Identity: an instance built twice from the same document, sources, *identity* and *created*
+is the same bytes (:func:`derived_uid` makes its Series and SOP Instance UIDs from *identity*,
+the export job's id; the sources are referenced in SOP Instance UID order), so a retried job
+that stores it again is answered by the API as the instance it already holds, not stored twice.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
+from typing import Final, Literal
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import EncapsulatedSTLStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    EncapsulatedOBJStorage,
+    EncapsulatedSTLStorage,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 
-__all__ = ["encapsulated_stl", "to_bytes"]
+__all__ = [
+    "ENCAPSULATED",
+    "EncapsulatedKind",
+    "derived_uid",
+    "encapsulated_model",
+    "encapsulated_stl",
+    "to_bytes",
+]
+
+EncapsulatedKind = Literal["stl", "obj"]
+
+
+@dataclass(frozen=True)
+class _Encapsulation:
+    sop_class_uid: str
+    mime_type: str
+
+
+#: The IOD of each stored-back format: Encapsulated STL (PS3.3 A.85.1), Encapsulated OBJ
+#: (PS3.3 A.86.1); media types as registered with IANA (``model/stl``, ``model/obj``).
+ENCAPSULATED: Final[dict[str, _Encapsulation]] = {
+    "stl": _Encapsulation(EncapsulatedSTLStorage, "model/stl"),
+    "obj": _Encapsulation(EncapsulatedOBJStorage, "model/obj"),
+}
+
+#: UUID-5 namespace of the UIDs this exporter derives (PS3.5 §B.2: ``2.25.`` + the UUID as an
+#: integer), apart from :func:`pacs_common.synthetic.synthetic_uid`'s.
+_UID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_OID, "pacs-cloud.exporter")
 
 MANUFACTURER = "pacs-cloud"
 MODEL_NAME = "pacs-cloud mesh exporter"
@@ -82,6 +124,12 @@ def _copy(target: Dataset, source: Dataset, keywords: Sequence[str]) -> None:
             setattr(target, keyword, None)
 
 
+def derived_uid(identity: str, what: str) -> str:
+    """The UID of *what* (``"series"``, ``"instance"``) derived from *identity* (a job's id):
+    the same for the same arguments, distinct otherwise (PS3.5 §B.2, UUID-5 form)."""
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, f'{identity}|{what}').int}"
+
+
 def encapsulated_stl(
     stl: bytes,
     sources: Sequence[Dataset],
@@ -89,20 +137,50 @@ def encapsulated_stl(
     title: str,
     description: str,
     created: datetime | None = None,
+    identity: str | None = None,
 ) -> Dataset:
-    """The Encapsulated STL instance holding the binary STL *stl*, made from the CT images
-    *sources* (one series, one Frame of Reference: the mesh's vertices are in its LPS mm)."""
-    if not stl:
-        raise ValueError("an Encapsulated STL needs the STL's bytes")
+    """The Encapsulated STL instance holding the binary STL *stl* (see
+    :func:`encapsulated_model`)."""
+    return encapsulated_model(
+        stl,
+        sources,
+        kind="stl",
+        title=title,
+        description=description,
+        created=created,
+        identity=identity,
+    )
+
+
+def encapsulated_model(
+    document: bytes,
+    sources: Sequence[Dataset],
+    *,
+    kind: EncapsulatedKind,
+    title: str,
+    description: str,
+    created: datetime | None = None,
+    identity: str | None = None,
+) -> Dataset:
+    """The Encapsulated STL or OBJ instance (*kind*) holding *document* (a binary STL, or an
+    OBJ file), made from the CT images *sources* (one series, one Frame of Reference: the
+    mesh's vertices are in its LPS mm).
+
+    *identity* (a job's id) makes the Series and SOP Instance UIDs (:func:`derived_uid`);
+    without it they are new. *created* (default: now) dates the instance and its content."""
+    if not document:
+        raise ValueError(f"an Encapsulated {kind.upper()} needs the document's bytes")
+    encapsulation = ENCAPSULATED[kind]
     first = sources[0]
     created = created or datetime.now(UTC)
+    ordered = sorted(sources, key=lambda source: str(source.SOPInstanceUID))
     ds = Dataset()
     if "SpecificCharacterSet" in first:
         ds.SpecificCharacterSet = first.SpecificCharacterSet
 
     # SOP Common (C.12.1)
-    ds.SOPClassUID = EncapsulatedSTLStorage
-    ds.SOPInstanceUID = generate_uid()
+    ds.SOPClassUID = encapsulation.sop_class_uid
+    ds.SOPInstanceUID = derived_uid(identity, "instance") if identity else generate_uid()
     ds.InstanceCreationDate = created.strftime("%Y%m%d")
     ds.InstanceCreationTime = created.strftime("%H%M%S")
 
@@ -112,7 +190,7 @@ def encapsulated_stl(
 
     # Encapsulated Document Series (C.24.1)
     ds.Modality = "M3D"
-    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = derived_uid(identity, "series") if identity else generate_uid()
     ds.SeriesNumber = SERIES_NUMBER
     ds.SeriesDescription = description[:64]
 
@@ -134,12 +212,10 @@ def encapsulated_stl(
     ds.BurnedInAnnotation = "NO"
     ds.ConceptNameCodeSequence = DicomSequence()
     ds.DocumentTitle = title[:64]
-    ds.MIMETypeOfEncapsulatedDocument = "model/stl"
-    ds.SourceInstanceSequence = DicomSequence(
-        [_reference(source) for source in sources],
-    )
-    ds.EncapsulatedDocument = stl if len(stl) % 2 == 0 else stl + b"\x00"
-    ds.EncapsulatedDocumentLength = len(stl)
+    ds.MIMETypeOfEncapsulatedDocument = encapsulation.mime_type
+    ds.SourceInstanceSequence = DicomSequence([_reference(source) for source in ordered])
+    ds.EncapsulatedDocument = document if len(document) % 2 == 0 else document + b"\x00"
+    ds.EncapsulatedDocumentLength = len(document)
 
     # Manufacturing 3D Model (C.8.35.2)
     ds.MeasurementUnitsCodeSequence = DicomSequence([_code("mm", "UCUM", "millimeter")])
@@ -150,7 +226,7 @@ def encapsulated_stl(
     referenced = Dataset()
     referenced.SeriesInstanceUID = first.SeriesInstanceUID
     referenced.ReferencedInstanceSequence = DicomSequence(
-        [_reference(source) for source in sources]
+        [_reference(source) for source in ordered]
     )
     ds.ReferencedSeriesSequence = DicomSequence([referenced])
     return ds

@@ -1,9 +1,11 @@
 """The export jobs' REST resource.
 
 ``POST /exports`` queues a job (202, ``Location: /exports/{id}``); ``GET /exports`` lists the
-newest; ``GET /exports/{id}`` shows one (state, progress, report, error);
-``GET /exports/{id}/file`` streams its mesh; ``DELETE /exports/{id}`` cancels a queued or
-running job, or deletes a finished one with its objects.
+newest (by study, series or state, a page at a time); ``GET /exports/{id}`` shows one (state,
+progress, report, error); ``GET /exports/{id}/file`` streams its mesh;
+``DELETE /exports/{id}`` cancels a queued or running job, or deletes a finished one with its
+objects: the objects first, so a store that fails keeps the job (503, ``Retry-After``) and the
+DELETE can be repeated, never leaving objects that no job names.
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pacs_common.storage import ObjectNotFound
+from pacs_common.storage import ObjectNotFound, StoreError
+from pacs_common.uids import validate_uid
 
 from pacs_exporter.deps import QueueDep, StoreDep, WorkersDep
 from pacs_exporter.errors import ExportError
 from pacs_exporter.formats import FORMATS
 from pacs_exporter.jobs.queue import Job, JobQueue, State
-from pacs_exporter.problems import Conflict, NotFound, Unprocessable
+from pacs_exporter.pipeline import object_keys
+from pacs_exporter.problems import (
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
 from pacs_exporter.schemas import ExportJob, ExportList, ExportRequest
 
 router = APIRouter(prefix="/exports", tags=["exports"])
@@ -54,13 +63,29 @@ def submit(
     return ExportJob.of(job)
 
 
-@router.get("", summary="The newest export jobs")
+@router.get(
+    "",
+    summary="The export jobs, newest first",
+    responses={422: {"description": "A filter that is not valid.", **_PROBLEM}},
+)
 def recent(
     queue: QueueDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="Jobs per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Jobs skipped (the page's start).")] = 0,
     state: Annotated[State | None, Query(description="Only jobs in this state.")] = None,
+    study: Annotated[str | None, Query(description="Only jobs of this study.")] = None,
+    series: Annotated[str | None, Query(description="Only jobs of this series.")] = None,
 ) -> ExportList:
-    return ExportList(jobs=[ExportJob.of(job) for job in queue.recent(limit, state)])
+    try:
+        study = validate_uid(study, what="Study Instance UID") if study else None
+        series = validate_uid(series, what="Series Instance UID") if series else None
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from exc
+    jobs = queue.recent(limit + 1, state, study=study, series=series, offset=offset)
+    return ExportList(
+        jobs=[ExportJob.of(job) for job in jobs[:limit]],
+        next_offset=offset + limit if len(jobs) > limit else None,
+    )
 
 
 @router.get(
@@ -120,6 +145,11 @@ def download(job_id: JobId, queue: QueueDep, store: StoreDep) -> StreamingRespon
         },
         204: {"description": "The finished job and its objects are deleted."},
         404: _PROBLEM,
+        503: {
+            "description": "The object store could not delete the finished job's objects: "
+            "the job is kept; repeat the DELETE after Retry-After.",
+            **_PROBLEM,
+        },
     },
 )
 def cancel_or_delete(job_id: JobId, queue: QueueDep, store: StoreDep) -> Response:
@@ -130,10 +160,19 @@ def cancel_or_delete(job_id: JobId, queue: QueueDep, store: StoreDep) -> Respons
             ExportJob.of(job).model_dump(mode="json"),
             status_code=status.HTTP_200_OK if job.finished else status.HTTP_202_ACCEPTED,
         )
-    removed = queue.remove(job_id)
-    if removed is None:
-        raise NotFound(f"no export job {job_id}")
-    keys = [key for key in (removed.file_key, removed.report_key) if key]
+    # the objects first: a failure keeps the row, which names them, for the next DELETE. A
+    # failed or cancelled job records no keys but may have written its mesh before it ended:
+    # its keys are derived from the job (deleting a missing object is no error)
+    derived = object_keys(job.id, ExportRequest.model_validate(job.request))
+    keys = sorted({key for key in (job.file_key, job.report_key, *derived) if key})
     if keys:
-        store.delete(keys)
+        try:
+            store.delete(keys)
+        except StoreError as exc:
+            raise ServiceUnavailable(
+                f"the files of export job {job_id} could not be deleted ({exc}); the job "
+                "is kept: repeat the DELETE later"
+            ) from exc
+    if queue.remove(job_id) is None:
+        raise NotFound(f"no export job {job_id}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,21 +7,31 @@
     volume_from_datasets    HU volume and its LPS affine (InputError)       progress 40..50 %
     volume_to_mesh          the core, reporting its progress               progress 50..90 %
     writer -> temp file     the format's writer, then the object store     progress 90..95 %
-    report, store back      JSON report beside the mesh; Encapsulated STL  progress 95..99 %
+    report, store back      JSON report; Encapsulated STL or OBJ (STOW-RS)  progress 95..99 %
 
 Objects go under ``exports/{job}/``: the mesh as ``{series}.{ext}`` and the report as
 ``{series}.json``. *progress* is called at every progress point with a percentage; it raises
-to stop the export there (cancellation, a lost lease), which the core lets through.
+to stop the export there (cancellation, a lost lease), which the core lets through. Between
+steps, and at each of the core's progress points (it reports right before and right after
+decimation, which has no progress of its own), it is called with ``check=True``: the worker
+then asks the database whether the job must stop rather than trusting its last heartbeat, so
+a cancelled job stops before its next step, and never stores back after a cancellation seen
+before the STOW-RS.
+
+A retried job stores back the same instance: its UIDs come from the job's id and its dates
+from the job's submission (:func:`~pacs_exporter.encapsulated.encapsulated_model`), and the
+mesh is the same for the same series and options, so the API answers the second STOW-RS of
+identical bytes as the instance it already holds.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from io import BytesIO
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -29,7 +39,12 @@ from pacs_common.client import DicomWebClient, DicomWebError
 from pacs_common.storage import ObjectStore, StoreError
 from pydicom.dataset import Dataset
 
-from pacs_exporter.encapsulated import encapsulated_stl, to_bytes
+from pacs_exporter.encapsulated import (
+    ENCAPSULATED,
+    EncapsulatedKind,
+    encapsulated_model,
+    to_bytes,
+)
 from pacs_exporter.errors import BudgetExceeded, ExportError
 from pacs_exporter.formats import FORMATS
 from pacs_exporter.memory import estimate_peak_bytes
@@ -42,11 +57,25 @@ from pacs_exporter.writers import WRITERS
 
 __all__ = ["Exported", "input_bytes", "object_keys", "run_export"]
 
+#: Units of every length in the report and of the file's vertices (areas mm2, volumes mm3).
+UNITS = "mm"
+#: What the report's coordinates mean, per frame (DICOM's patient coordinates, PS3.3
+#: C.7.6.2.1.1: x to the patient's left, y to the posterior, z to the head; RAS negates x, y).
+AXES: dict[str, dict[str, str]] = {
+    "LPS": {"x": "toward patient left", "y": "toward posterior", "z": "toward head"},
+    "RAS": {"x": "toward patient right", "y": "toward anterior", "z": "toward head"},
+}
+
 #: Bytes per voxel of the input held while the volume is built: the stored pixel data (at
 #: most 2 bytes per sample for CT, PS3.3 C.8.2.1.1.4) and the volume (float32 at worst).
 INPUT_BYTES_PER_VOXEL = 2 + 4
 
-Progress = Callable[[float], None]
+
+class Progress(Protocol):
+    """Record *percent* done; raise to stop the export. With *check*, ask the job's database
+    now whether it must stop (a step boundary), not only the last heartbeat's answer."""
+
+    def __call__(self, percent: float, *, check: bool = False) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -104,28 +133,39 @@ def _put(store: ObjectStore, key: str, data: Any, length: int) -> None:
         raise Unavailable(f"the object store is unavailable: {exc}") from exc
 
 
-def _binary_stl_lps(mesh: Mesh, comment: str) -> bytes:
-    """The mesh as binary STL in LPS mm, the Frame of Reference's own coordinates (RAS
-    negates x and y, a rotation: the winding stays outward)."""
+def _document_lps(mesh: Mesh, kind: EncapsulatedKind, comment: str) -> bytes:
+    """The mesh as binary STL or OBJ (*kind*) in LPS mm, the Frame of Reference's own
+    coordinates (RAS negates x and y, a rotation: the winding stays outward)."""
     if mesh.coordinates == "RAS":
         vertices = mesh.vertices.copy()
         vertices[:, :2] *= -1
         mesh = Mesh(vertices, mesh.faces, "LPS")
     buffer = BytesIO()
-    WRITERS["stl"](mesh, buffer, comment.replace("RAS mm", "LPS mm"))
+    WRITERS[kind](mesh, buffer, comment.replace("RAS mm", "LPS mm"))
     return buffer.getvalue()
 
 
 def _store_back(
-    client: DicomWebClient, request: ExportRequest, mesh: Mesh, sources: list[Dataset]
+    client: DicomWebClient,
+    job_id: str,
+    created: datetime,
+    request: ExportRequest,
+    mesh: Mesh,
+    sources: list[Dataset],
 ) -> str:
-    """Store the mesh into its study as an Encapsulated STL; its SOP Instance UID."""
+    """Store the mesh into its study as an Encapsulated STL or OBJ, the same instance for
+    every attempt of the job; its SOP Instance UID."""
+    assert request.store_back is not None
+    kind = request.store_back
     name = request.preset or f"level {request.level_hu:g} HU"
-    ds = encapsulated_stl(
-        _binary_stl_lps(mesh, _comment(request, mesh)),
+    ds = encapsulated_model(
+        _document_lps(mesh, kind, _comment(request, mesh)),
         sources,
+        kind=kind,
         title=f"{name} surface mesh",
         description=f"pacs-cloud mesh ({name})",
+        created=created,
+        identity=job_id,
     )
     try:
         result = client.store([to_bytes(ds)], study_uid=request.study)
@@ -134,9 +174,9 @@ def _store_back(
     except DicomWebError as exc:
         if exc.status >= 500:
             raise Unavailable(f"the API could not store the mesh back: {exc}") from exc
-        raise ExportError(f"the API refused the Encapsulated STL: {exc}") from exc
+        raise ExportError(f"the API refused the Encapsulated {kind.upper()}: {exc}") from exc
     if not result.ok:
-        raise ExportError(f"the API refused the Encapsulated STL: {result.failed}")
+        raise ExportError(f"the API refused the Encapsulated {kind.upper()}: {result.failed}")
     return str(ds.SOPInstanceUID)
 
 
@@ -144,6 +184,7 @@ def run_export(
     job_id: str,
     request: ExportRequest,
     *,
+    created: datetime,
     client: DicomWebClient,
     store: ObjectStore,
     budget_bytes: int,
@@ -151,11 +192,12 @@ def run_export(
     spool_dir: str | None = None,
 ) -> Exported:
     """Run one export; raises :class:`ExportError` (final: input, budget, options) or
-    :class:`Unavailable` (retry later), or whatever *progress* raises to stop."""
+    :class:`Unavailable` (retry later), or whatever *progress* raises to stop. *created*,
+    the job's submission, dates the instance stored back."""
     options = request.mesh_options()
     size = series_size(client, request.study, request.series)
     estimate = _check_budget(size, request, budget_bytes)
-    progress(1.0)
+    progress(1.0, check=True)
 
     datasets = fetch_series(
         client,
@@ -163,26 +205,33 @@ def run_export(
         request.series,
         lambda count: progress(1.0 + 39.0 * min(1.0, count / size.instances)),
     )
+    progress(40.0, check=True)
     volume = volume_from_datasets(datasets)
     # Only the headers are needed further on (store back references the source instances):
     # drop the pixel data before the mesh stages allocate theirs.
     datasets = [_header(ds) for ds in datasets] if request.store_back else []
-    progress(50.0)
+    progress(50.0, check=True)
 
-    mesh = volume_to_mesh(volume, options, lambda fraction: progress(50.0 + 40.0 * fraction))
+    # every progress point of the core is a check: they are few (one per marching-cubes slab)
+    # and they frame the steps that report nothing (curvature correction, decimation)
+    mesh = volume_to_mesh(
+        volume, options, lambda fraction: progress(50.0 + 40.0 * fraction, check=True)
+    )
     output = FORMATS[request.format]
     file_key, report_key = object_keys(job_id, request)
     comment = _comment(request, mesh)
     with tempfile.TemporaryFile(dir=spool_dir, prefix="pacs-export-") as spool:
         output.writer(mesh, spool, comment)
         length = spool.tell()
-        progress(92.0)
+        progress(92.0, check=True)
         spool.seek(0)
         _put(store, file_key, spool, length)
-    progress(95.0)
+    progress(95.0, check=True)
 
     report = mesh_report(mesh, volume=volume, options=options)
     report.update(
+        units=UNITS,
+        axes=AXES[mesh.coordinates],
         study_instance_uid=request.study,
         format=request.format,
         media_type=output.media_type,
@@ -192,10 +241,13 @@ def run_export(
     )
     stored_instance = None
     if request.store_back:
-        stored_instance = _store_back(client, request, mesh, datasets)
+        # the one step another system keeps: not after a cancellation that can still be seen
+        progress(96.0, check=True)
+        stored_instance = _store_back(client, job_id, created, request, mesh, datasets)
         report["stored_instance"] = stored_instance
-        progress(98.0)
+        report["stored_instance_sop_class"] = ENCAPSULATED[request.store_back].sop_class_uid
+        progress(98.0, check=True)
     body = json.dumps(report, indent=2, sort_keys=True).encode()
     _put(store, report_key, BytesIO(body), len(body))
-    progress(99.0)
+    progress(99.0, check=True)
     return Exported(report, file_key, report_key, stored_instance)

@@ -52,6 +52,15 @@ class Unprocessable(ServiceError):
     status, title = 422, "Unprocessable Content"
 
 
+class ServiceUnavailable(ServiceError):
+    """A dependency failed; the client may repeat the request after ``Retry-After``."""
+
+    status, title = 503, "Service Unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
 def problem(
     status: int, title: str, detail: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:

@@ -66,10 +66,12 @@ class ExportRequest(BaseModel):
         description="Offset the vertices along their normals to undo the volume flat "
         "triangles cut off curved surfaces (false: the raw marching-cubes vertices).",
     )
-    store_back: bool = Field(
-        False,
-        description="Also store the mesh into the study as an Encapsulated STL instance "
-        "(PS3.3 A.85) by STOW-RS.",
+    store_back: Literal["stl", "obj"] | None = Field(
+        None,
+        description="Also store the mesh into the study by STOW-RS, in LPS mm, as an "
+        "Encapsulated STL (PS3.3 A.85.1, 'stl') or Encapsulated OBJ (PS3.3 A.86.1, 'obj') "
+        "instance of a new M3D series (null: not stored; true and false are read as 'stl' "
+        "and null).",
     )
 
     @field_validator("study", "series")
@@ -77,6 +79,16 @@ class ExportRequest(BaseModel):
     def _uid(cls, value: str, info: ValidationInfo) -> str:
         what = "Study Instance UID" if info.field_name == "study" else "Series Instance UID"
         return validate_uid(value, what=what)
+
+    @field_validator("store_back", mode="before")
+    @classmethod
+    def _store_back_boolean(cls, value: object) -> object:
+        """``true``/``false``, the first form of the option, still mean STL and none."""
+        if value is True:
+            return "stl"
+        if value is False:
+            return None
+        return value
 
     @field_validator("preset")
     @classmethod
@@ -132,7 +144,7 @@ class ExportJob(BaseModel):
     report: dict[str, Any] | None = Field(description="The mesh's report once succeeded.")
     file: str | None = Field(description="Where to download the mesh once succeeded.")
     stored_instance: str | None = Field(
-        description="SOP Instance UID of the Encapsulated STL stored back, if asked."
+        description="SOP Instance UID of the Encapsulated STL or OBJ stored back, if asked."
     )
     created_at: datetime
     started_at: datetime | None
@@ -158,4 +170,7 @@ class ExportJob(BaseModel):
 
 
 class ExportList(BaseModel):
-    jobs: list[ExportJob]
+    jobs: list[ExportJob] = Field(description="Newest first.")
+    next_offset: int | None = Field(
+        description="The offset of the next page (null: this is the last page)."
+    )

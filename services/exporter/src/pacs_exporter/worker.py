@@ -4,9 +4,11 @@ Each :class:`Worker` loops: claim a job (:meth:`JobQueue.claim`), run it
 (:func:`~pacs_exporter.pipeline.run_export`), record the outcome; when nothing is due it waits
 ``poll_seconds`` or until :meth:`Workers.wake` (a job was just submitted in this process).
 While a job runs, a heartbeat renews its lease every third of ``lease_seconds``, and every
-progress point records the progress and renews the lease too; a heartbeat that finds the job
-cancelled or no longer this claim's stops the export at the next progress point
-(:class:`Stopped` raised through the core). Outcomes:
+progress point whose whole percent moved records the progress and renews the lease too, as
+does every *checked* progress point (the pipeline's step boundaries and the core's progress
+points, :mod:`pacs_exporter.pipeline`); a renewal that finds the job cancelled or no longer
+this claim's stops the export at that progress point (:class:`Stopped` raised through the
+core). Outcomes:
 
 - :class:`~pacs_exporter.errors.ExportError` (input, options, budget): failed with its reason;
 - :class:`~pacs_exporter.series.Unavailable` (the API or the store): back to the queue after
@@ -15,6 +17,17 @@ cancelled or no longer this claim's stops the export at the next progress point
 
 A worker process killed mid-job leaves its lease to expire; another worker then claims the job
 again (:mod:`pacs_exporter.jobs.queue`).
+
+How soon a cancellation (or a takeover) stops a running job: at the next progress point, so
+the longest stretch without one bounds it. Those are, in a job: reading one instance; one
+marching-cubes slab (``SLAB_VOXELS``, 8 M voxels); the curvature correction; the decimation
+(fast-simplification reports no progress: a 2.5 M-triangle mesh takes a few seconds); writing
+the file; uploading it (its size over the store's bandwidth); the report; the STOW-RS of the
+instance stored back. A step that is under way is not interrupted: a cancellation seen after
+the store back's STOW-RS leaves the stored instance in the study. If a step held the GIL past
+the lease, the heartbeat thread could not renew it and another worker could take the job over;
+the old worker then finds out at its next progress point and stops (its results are not
+recorded).
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ from pacs_common.client import DicomWebClient
 from pacs_common.storage import ObjectStore
 
 from pacs_exporter.errors import ExportError
-from pacs_exporter.jobs.queue import Heartbeat, Job, JobQueue
+from pacs_exporter.jobs.queue import Heartbeat, Job, JobQueue, State
 from pacs_exporter.pipeline import object_keys, run_export
 from pacs_exporter.schemas import ExportRequest
 from pacs_exporter.series import Unavailable
@@ -86,9 +99,10 @@ class _Lease:
             except Exception:  # the database is away: the next beat tries again
                 log.warning("job %s: lease renewal failed", self.job.id, exc_info=True)
 
-    def progress(self, percent: float) -> None:
-        """Record *percent* (when its whole part moved) and stop the job when told to."""
-        if int(percent) != self._percent:
+    def progress(self, percent: float, *, check: bool = False) -> None:
+        """Record *percent* (when its whole part moved, or when asked to *check*: the lease is
+        then renewed, which reads the job's state) and stop the job when told to."""
+        if check or int(percent) != self._percent:
             self._percent = int(percent)
             self._renew(percent)
         if self.state is not Heartbeat.OK:
@@ -160,17 +174,18 @@ class Worker:
         request = ExportRequest.model_validate(job.request)
         with _Lease(self.queue, job, self.lease) as lease:
 
-            def progress(percent: float) -> None:
+            def progress(percent: float, *, check: bool = False) -> None:
                 if self._stop.is_set():
                     raise Stopped(Heartbeat.LOST)
                 if self.observer is not None:
                     self.observer(job, percent)
-                lease.progress(percent)
+                lease.progress(percent, check=check)
 
             try:
                 exported = run_export(
                     job.id,
                     request,
+                    created=job.created_at,
                     client=self.client,
                     store=self.store,
                     budget_bytes=self.settings.memory_budget_bytes,
@@ -182,7 +197,8 @@ class Worker:
                 return
             except ExportError as exc:
                 log.info("job %s failed: %s", job.id, exc.reason)
-                self.queue.failed(job.id, job.owner, exc.reason)
+                if self.queue.failed(job.id, job.owner, exc.reason):
+                    self._forget_objects(job, request)
                 return
             except Unavailable as exc:
                 delay = timedelta(seconds=self.settings.retry_delay_seconds)
@@ -190,10 +206,13 @@ class Worker:
                     job.id, job.owner, str(exc), delay, self.settings.max_attempts
                 )
                 log.warning("job %s: %s (now %s)", job.id, exc, state)
+                if state is State.FAILED:
+                    self._forget_objects(job, request)
                 return
             except Exception as exc:
                 log.exception("job %s failed unexpectedly", job.id)
-                self.queue.failed(job.id, job.owner, f"unexpected error: {exc}")
+                if self.queue.failed(job.id, job.owner, f"unexpected error: {exc}"):
+                    self._forget_objects(job, request)
                 return
         if not self.queue.succeeded(
             job.id,
@@ -221,7 +240,7 @@ class Worker:
     def _forget_objects(self, job: Job, request: ExportRequest) -> None:
         try:
             self.store.delete(list(object_keys(job.id, request)))
-        except Exception:  # nothing was written yet, or the store is away: swept later
+        except Exception:  # the store is away: DELETE /exports/{id} deletes them later
             log.warning("job %s: its objects could not be deleted", job.id, exc_info=True)
 
 

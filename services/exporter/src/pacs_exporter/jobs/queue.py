@@ -168,12 +168,27 @@ class JobQueue:
             row = connection.execute(select(_job).where(_job.c.id == job_id)).first()
         return Job.from_row(row) if row is not None else None
 
-    def recent(self, limit: int, state: State | None = None) -> list[Job]:
-        """The newest jobs first, optionally in one *state*."""
+    def recent(
+        self,
+        limit: int,
+        state: State | None = None,
+        *,
+        study: str | None = None,
+        series: str | None = None,
+        offset: int = 0,
+    ) -> list[Job]:
+        """The newest jobs first (*limit* of them after skipping *offset*), optionally only in
+        one *state*, of one *study*, of one *series*."""
         statement = select(_job)
         if state is not None:
             statement = statement.where(_job.c.state == state.value)
-        statement = statement.order_by(_job.c.created_at.desc(), _job.c.id).limit(limit)
+        if study is not None:
+            statement = statement.where(_job.c.study == study)
+        if series is not None:
+            statement = statement.where(_job.c.series == series)
+        statement = (
+            statement.order_by(_job.c.created_at.desc(), _job.c.id).limit(limit).offset(offset)
+        )
         with self.engine.connect() as connection:
             return [Job.from_row(row) for row in connection.execute(statement)]
 
