@@ -20,8 +20,9 @@ an edge's sagitta (hundredths of a millimetre at CT samplings). The caps that cl
 at the volume's border are left as they are (their rim is a real crease: the correction would
 bulge it).
 
-Cost: O(F), two passes over the faces in batches (sparse face-vertex incidence products);
-about 0.2 CPU-s per million vertices on the benchmark machine.
+Cost: O(F), two passes over the faces in batches (sparse face-vertex incidence products) into
+reused buffers, per-vertex quantities one per row; about 0.12 CPU-s per million vertices (0.15 s
+for the benchmark's 2.48 M triangles, 0.25 s before the batches and rows).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
 
-__all__ = ["CURVATURE_FACTOR", "correct_curvature"]
+__all__ = ["CURVATURE_FACTOR", "FaceBatches", "correct_curvature", "cross_rows"]
 
 CURVATURE_FACTOR: Final = 0.5
 CHUNK_FACES: Final = 1 << 18
 """Faces per batch: the temporaries stay a few MB (allocator-reused, not mapped anew)."""
+CHUNK_VERTICES: Final = 1 << 16
+"""Vertices per batch of the per-vertex arithmetic (temporaries under a megabyte)."""
 
 
 def cross_rows(u: npt.NDArray[np.floating[Any]], w: npt.NDArray[np.floating[Any]]) -> Any:
@@ -46,6 +49,70 @@ def cross_rows(u: npt.NDArray[np.floating[Any]], w: npt.NDArray[np.floating[Any]
     out[:, 1] = u[:, 2] * w[:, 0] - u[:, 0] * w[:, 2]
     out[:, 2] = u[:, 0] * w[:, 1] - u[:, 1] * w[:, 0]
     return out
+
+
+class FaceBatches:
+    """Per-face geometry of a mesh a batch of faces at a time, in buffers allocated once.
+
+    A pass over millions of faces through fresh arrays spends about as much system time
+    mapping (and zeroing) new pages as it spends computing; these buffers (a few MB for
+    :data:`CHUNK_FACES` faces) are reused from batch to batch. Edge vectors and cross products
+    are kept one coordinate per row, ``(3, n)``, so the arithmetic runs on contiguous rows.
+    """
+
+    def __init__(self, vertices: npt.NDArray[np.floating[Any]], batch: int = CHUNK_FACES) -> None:
+        self.vertices = vertices.astype(np.float32, copy=False)
+        self.batch = batch
+        self._corners = np.empty((batch, 3, 3), dtype=np.float32)
+        self._edges = np.empty((2, 3, batch), dtype=np.float32)
+        self._cross = np.empty((3, batch), dtype=np.float32)
+        self._scratch = np.empty(batch, dtype=np.float32)
+        self._length = np.empty(batch, dtype=np.float32)
+
+    def corners(self, faces: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.float32]:
+        """(n, 3, 3) corner coordinates of *faces* (n <= batch), valid until the next call."""
+        corners = self._corners[: len(faces)]
+        np.take(self.vertices, faces, axis=0, out=corners)
+        return corners
+
+    def cross(self, corners: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(3, n) ``(b - a) x (c - a)`` of *corners* (n, 3, 3): twice the area times the unit
+        normal, valid until the next call."""
+        n = len(corners)
+        u, w = self._edges[0, :, :n], self._edges[1, :, :n]
+        np.subtract(corners[:, 1].T, corners[:, 0].T, out=u)
+        np.subtract(corners[:, 2].T, corners[:, 0].T, out=w)
+        out, scratch = self._cross[:, :n], self._scratch[:n]
+        for i, j, k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
+            np.multiply(u[j], w[k], out=out[i])
+            np.multiply(u[k], w[j], out=scratch)
+            out[i] -= scratch
+        return out
+
+    def lengths(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(n,) Euclidean lengths of the columns of *rows* (3, n), valid until the next call."""
+        n = rows.shape[1]
+        return self.norms(rows, self._length[:n], self._scratch[:n])
+
+    @staticmethod
+    def norms(
+        rows: npt.NDArray[np.float32],
+        out: npt.NDArray[np.float32] | None = None,
+        scratch: npt.NDArray[np.float32] | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """(n,) Euclidean lengths of the columns of *rows* (3, n), summed x, y, z in order."""
+        length: npt.NDArray[np.float32] = np.multiply(rows[0], rows[0], out=out)
+        square = np.multiply(rows[1], rows[1], out=scratch)
+        length += square
+        np.multiply(rows[2], rows[2], out=square)
+        length += square
+        np.sqrt(length, out=length)
+        return length
+
+    def unit(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """*rows* (3, n) divided in place by their lengths; zero columns stay zero."""
+        length = self.lengths(rows)
+        return np.divide(rows, length, out=rows, where=length > 0)
 
 
 def correct_curvature(
@@ -58,33 +125,44 @@ def correct_curvature(
     deficit of a closed marching-cubes surface; *faces* (F, 3) wound outward. *pinned* (V,)
     marks vertices that stay where they are and count as flat for their neighbours: those of
     the caps that close the surface at the volume's border, whose rim is a crease, not a
-    curved surface sampled too coarsely."""
+    curved surface sampled too coarsely. Returns a new (V, 3) float32 array."""
     count = len(vertices)
     if count == 0 or len(faces) == 0:
         return vertices
-    sums = np.zeros((count, 6), dtype=np.float32)  # area-weighted normal, sum of fan corners
-    valence = np.zeros(count, dtype=np.float32)
-    for start in range(0, len(faces), CHUNK_FACES):
-        chunk = faces[start : start + CHUNK_FACES]
+    batches = FaceBatches(vertices, min(CHUNK_FACES, len(faces)))
+    # per vertex, one quantity per row: area-weighted normal (3), sum of its fan's corners
+    # (3), incident faces (1)
+    sums = np.zeros((7, count), dtype=np.float32)
+    per_face = np.empty((6, batches.batch), dtype=np.float32)
+    for start in range(0, len(faces), batches.batch):
+        chunk = faces[start : start + batches.batch]
         low, scatter = _scatter(chunk)
         high = low + scatter.shape[0]
-        a, b, c = vertices[chunk[:, 0]], vertices[chunk[:, 1]], vertices[chunk[:, 2]]
-        per_face = np.empty((len(chunk), 6), dtype=np.float32)
-        per_face[:, :3] = cross_rows(b - a, c - a)
-        np.add(a, b, out=per_face[:, 3:])
-        per_face[:, 3:] += c
-        sums[low:high] += scatter @ per_face
-        valence[low:high] += scatter @ np.ones(len(chunk), dtype=np.float32)
-    valence = np.maximum(valence, 1.0)
-    normals = sums[:, :3]
-    length = np.sqrt(np.einsum("ij,ij->i", normals, normals))[:, None]
-    normals = np.divide(normals, length, out=normals, where=length > 0)
-    # each incident face holds the vertex once and two of its neighbours: every neighbour is
-    # counted twice over the fan of a closed surface
-    umbrella = sums[:, 3:]
-    umbrella /= 2 * valence[:, None]
-    umbrella -= 1.5 * vertices
-    sagitta = np.einsum("ij,ij->i", umbrella, normals)
+        corners = batches.corners(chunk)
+        rows = per_face[:, : len(chunk)]
+        rows[:3] = batches.cross(corners)
+        np.add(corners[:, 0].T, corners[:, 1].T, out=rows[3:])
+        rows[3:] += corners[:, 2].T
+        for quantity in range(6):
+            sums[quantity, low:high] += scatter @ rows[quantity]
+        sums[6, low:high] += scatter.sum(axis=1).A1
+    normals, umbrella, valence = sums[:3], sums[3:6], sums[6]
+    np.maximum(valence, 1.0, out=valence)
+    sagitta = np.empty(count, dtype=np.float32)
+    transposed = np.empty((3, min(count, CHUNK_VERTICES)), dtype=np.float32)
+    for start in range(0, count, CHUNK_VERTICES):
+        stop = min(count, start + CHUNK_VERTICES)
+        normal, fan_sum = normals[:, start:stop], umbrella[:, start:stop]
+        length = FaceBatches.norms(normal)
+        np.divide(normal, length, out=normal, where=length > 0)
+        # each incident face holds the vertex once and two of its neighbours: every
+        # neighbour is counted twice over the fan of a closed surface
+        fan_sum /= 2 * valence[start:stop]
+        position = transposed[:, : stop - start]
+        np.multiply(batches.vertices[start:stop].T, 1.5, out=position)
+        fan_sum -= position
+        fan_sum *= normal
+        np.sum(fan_sum, axis=0, out=sagitta[start:stop])
     if pinned is not None:
         sagitta[pinned] = 0.0
     fan = np.zeros(count, dtype=np.float32)
@@ -92,12 +170,17 @@ def correct_curvature(
         chunk = faces[start : start + CHUNK_FACES]
         low, scatter = _scatter(chunk)
         fan[low : low + scatter.shape[0]] += scatter @ sagitta[chunk].sum(axis=1)
-    mean_sagitta = (fan - valence * sagitta) / (2 * valence)
+    mean_sagitta = fan
+    mean_sagitta -= valence * sagitta
+    mean_sagitta /= 2 * valence
     if pinned is not None:
         mean_sagitta[pinned] = 0.0
-    normals *= (-factor * mean_sagitta)[:, None]
-    normals += vertices
-    moved: npt.NDArray[np.float32] = normals
+    mean_sagitta *= -factor
+    normals *= mean_sagitta
+    moved = np.empty((count, 3), dtype=np.float32)
+    for start in range(0, count, CHUNK_VERTICES):
+        stop = min(count, start + CHUNK_VERTICES)
+        np.add(batches.vertices[start:stop], normals[:, start:stop].T, out=moved[start:stop])
     return moved
 
 

@@ -77,7 +77,7 @@ class MeshOptions:
     largest connected object; ``min_component_mm3`` drops objects smaller than that;
     ``crop_lps`` is ``((x0, y0, z0), (x1, y1, z1))`` in LPS mm; ``coordinates`` the output frame;
     ``curvature_correction`` offsets the vertices along their normals to undo marching cubes'
-    volume deficit on curved surfaces (see :mod:`pacs_exporter.curvature`; about 0.1 s per
+    volume deficit on curved surfaces (see :mod:`pacs_exporter.curvature`; about 0.06 s per
     million triangles; off: the raw marching-cubes vertices).
     """
 

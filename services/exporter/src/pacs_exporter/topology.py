@@ -8,6 +8,7 @@ opposite directions: closed, 2-manifold along edges, consistently oriented. All 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,9 @@ from scipy.sparse.csgraph import connected_components
 __all__ = ["EdgeSummary", "component_labels", "edge_summary", "remove_degenerate_and_fins"]
 
 IntArray = npt.NDArray[np.int64]
+
+CHUNK_FACES: Final = 1 << 18
+"""Faces whose half-edges are keyed, or pairs checked, per batch (temporaries of a few MB)."""
 
 
 @dataclass(frozen=True)
@@ -33,28 +37,37 @@ def edge_summary(faces: npt.NDArray[np.integer], vertex_count: int) -> EdgeSumma
     Each half-edge ``a -> b`` gets the key ``(min * V + max) * 2 + (a < b)``. Sorted, a
     watertight oriented mesh shows every undirected edge exactly twice, once in each direction:
     keys come in pairs ``(2e, 2e + 1)`` with distinct ``e`` from pair to pair.
+
+    The keys are built into one array a batch of faces at a time and sorted in place; the
+    pairs are checked a batch at a time: the only large allocation is the keys themselves.
     """
     if len(faces) == 0:
         return EdgeSummary(edges=0, watertight=False)
-    a = faces.ravel()
-    b = faces[:, [1, 2, 0]].ravel()
-    forward = a < b
-    keys = np.minimum(a, b).astype(np.int64)
-    keys *= vertex_count
-    keys += np.maximum(a, b)
-    keys *= 2
-    keys += forward
-    del a, b, forward
+    keys = np.empty(3 * len(faces), dtype=np.int64)
+    for start in range(0, len(faces), CHUNK_FACES):
+        a = faces[start : start + CHUNK_FACES]
+        b = a[:, [1, 2, 0]]
+        out = keys[3 * start : 3 * (start + len(a))].reshape(-1, 3)
+        np.minimum(a, b, out=out, casting="unsafe")
+        out *= vertex_count
+        out += np.maximum(a, b)
+        out <<= 1
+        out += a < b
     keys.sort()
-    undirected = keys >> 1
-    edges = int(np.count_nonzero(undirected[1:] != undirected[:-1])) + 1
-    watertight = False
-    if keys.size % 2 == 0:
-        first, second = keys[0::2], keys[1::2]
-        watertight = bool(
-            np.all(first & 1 == 0) and np.array_equal(second, first + 1) and edges * 2 == keys.size
-        )
-    return EdgeSummary(edges=edges, watertight=watertight)
+    step = 6 * CHUNK_FACES  # even: a batch holds whole pairs
+    changes = 0
+    oriented_pairs = keys.size % 2 == 0
+    for start in range(0, keys.size, step):
+        block = keys[start : start + step + 1]  # one key of overlap for the changes
+        undirected = block >> 1
+        changes += int(np.count_nonzero(undirected[1:] != undirected[:-1]))
+        if oriented_pairs:
+            first, second = block[0:step:2], block[1:step:2]
+            oriented_pairs = bool(np.all(first & 1 == 0)) and bool(
+                np.array_equal(second, first + 1)
+            )
+    edges = changes + 1
+    return EdgeSummary(edges=edges, watertight=oriented_pairs and edges * 2 == keys.size)
 
 
 def component_labels(faces: npt.NDArray[np.integer], vertex_count: int) -> tuple[int, IntArray]:

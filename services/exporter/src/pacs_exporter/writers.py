@@ -21,7 +21,7 @@ from typing import BinaryIO, Final
 import numpy as np
 import numpy.typing as npt
 
-from pacs_exporter.curvature import cross_rows
+from pacs_exporter.curvature import FaceBatches, cross_rows
 from pacs_exporter.mesh import Mesh
 from pacs_exporter.text import fixed_fields, integer_fields, records
 
@@ -35,6 +35,8 @@ STL_DTYPE: Final = np.dtype(
 PLY_FACE_DTYPE: Final = np.dtype([("count", "u1"), ("indices", "<i4", (3,))])
 CHUNK_FACES: Final = 1 << 18
 """Faces formatted per batch by the text writers (bounds their temporary memory)."""
+STL_BATCH_FACES: Final = 1 << 16
+"""Faces per binary STL record batch: 3 MB of records and as much of buffers, allocated once."""
 
 
 def face_normals(
@@ -73,22 +75,26 @@ def _header(comment: str, size: int) -> bytes:
 
 
 def write_stl(mesh: Mesh, stream: BinaryIO, comment: str) -> None:
-    """Binary STL: a header not starting with ``solid`` (readers take that for ASCII)."""
+    """Binary STL: a header not starting with ``solid`` (readers take that for ASCII).
+
+    Records are laid out a batch at a time in one reused buffer, straight from the faces and
+    vertices (no (F, 3, 3) corner array, no ``bytes`` copy of the records); the buffer is
+    rewritten after each ``write``, so *stream* must copy what it is given (files and
+    ``BytesIO`` do)."""
     header = _header(comment, 80)
     if header.lower().startswith(b"solid"):
         header = _header("mesh " + comment, 80)
     stream.write(header)
     stream.write(np.uint32(len(mesh.faces)).astype("<u4").tobytes())
-    for start in range(0, len(mesh.faces), 4 * CHUNK_FACES):
-        faces = mesh.faces[start : start + 4 * CHUNK_FACES]
-        record = np.empty(len(faces), dtype=STL_DTYPE)
-        record["vertices"] = mesh.vertices[faces]
-        corners = record["vertices"]
-        normal = cross_rows(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-        length = np.sqrt(np.einsum("ij,ij->i", normal, normal))[:, None]
-        record["normal"] = np.divide(normal, length, out=np.zeros_like(normal), where=length > 0)
-        record["attributes"] = 0
-        stream.write(record.tobytes())
+    batches = FaceBatches(mesh.vertices, min(STL_BATCH_FACES, max(1, len(mesh.faces))))
+    record = np.zeros(batches.batch, dtype=STL_DTYPE)  # attribute byte counts stay 0
+    for start in range(0, len(mesh.faces), batches.batch):
+        faces = mesh.faces[start : start + batches.batch]
+        chunk = record[: len(faces)]
+        corners = batches.corners(faces)
+        chunk["normal"] = batches.unit(batches.cross(corners)).T
+        chunk["vertices"] = corners
+        stream.write(chunk.data)
 
 
 def write_stl_ascii(mesh: Mesh, stream: BinaryIO, comment: str) -> None:
