@@ -18,9 +18,11 @@ from pacs_bridge.sop_classes import STUDY_ROOT_GET, STUDY_ROOT_MOVE
 from pacs_common import statuses
 from pacs_common.client import DicomWebClient
 from pacs_common.synthetic import iter_ct_series, to_bytes
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
+from pynetdicom.dsutils import split_dataset
 
 from tests.bridge.peers import dcmtk, peer_args, scu_association, storescp
 from tests.bridge.running import ECHO_ONLY, SCU, RunningBridge, api_settings, running_bridge
@@ -261,3 +263,43 @@ def test_cget_all_suboperations_failing_a702(archive: Archive) -> None:
     assert int(final.Status) == statuses.RETRIEVE_UNABLE_TO_PERFORM_SUB_OPERATIONS
     assert int(final.NumberOfFailedSuboperations) == len(archive.series[1])
     assert int(final.NumberOfCompletedSuboperations) == 0
+
+
+def test_cget_sends_data_set_bytes_as_stored(archive: Archive, tmp_path: Path) -> None:
+    """The C-STORE sub-operation carries the data set bytes exactly as stored (the bridge does
+    not decode and encode them again): here with an element stored with VR UN, which a decoder
+    gives its dictionary VR (PS3.5 §6.2.2)."""
+    ds = next(iter_ct_series(1, 16, 16, patient_id="RETR-BYTES", seed=77))
+    ds.add(DataElement(0x00181030, "UN", b"AS STORED "))  # Protocol Name, LO in the dictionary
+    stored = to_bytes(ds)
+    with httpx.Client(timeout=60) as http:
+        DicomWebClient(http, archive.bridge.dicomweb_url).store([stored]).raise_for_failures()
+    (tmp_path / "stored.dcm").write_bytes(stored)
+    _, offset = split_dataset(tmp_path / "stored.dcm")
+    received: list[bytes] = []
+
+    def on_store(event: evt.Event) -> int:
+        received.append(event.request.DataSet.getvalue())
+        return statuses.SUCCESS
+
+    ae = AE(ae_title=SCU)
+    ae.add_requested_context(STUDY_ROOT_GET)
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)  # the stored syntax
+    assoc = ae.associate(
+        archive.bridge.host,
+        archive.bridge.port,
+        ae_title=archive.bridge.ae_title,
+        ext_neg=[build_role(CTImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_CONN_OPEN, set_tcp_nodelay), (evt.EVT_C_STORE, on_store)],
+    )
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = ds.StudyInstanceUID
+    try:
+        assert assoc.is_established
+        responses = [status for status, _ in assoc.send_c_get(query, STUDY_ROOT_GET)]
+    finally:
+        assoc.release()
+        ae.shutdown()
+    assert int(responses[-1].Status) == statuses.SUCCESS
+    assert received == [stored[offset:]]

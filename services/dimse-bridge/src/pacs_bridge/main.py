@@ -16,7 +16,7 @@ import httpx
 from pacs_common import statuses
 from pacs_common.client import DicomWebClient
 from pydicom.dataset import Dataset
-from pydicom.uid import AllTransferSyntaxes
+from pydicom.uid import AllTransferSyntaxes, ExplicitVRLittleEndian
 from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
@@ -24,7 +24,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from pacs_bridge.access import AccessPolicy, permitted
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
-from pacs_bridge.network import set_tcp_nodelay
+from pacs_bridge.network import set_poll_interval, set_tcp_nodelay
 from pacs_bridge.retrieve.get import get_instances
 from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
 from pacs_bridge.retrieve.suboperations import SubOperation, refused
@@ -44,7 +44,12 @@ log = logging.getLogger(__name__)
 
 #: Storage accepts every transfer syntax pydicom knows: the uncompressed ones, deflate, JPEG,
 #: JPEG-LS, JPEG 2000, HTJ2K, RLE and the video syntaxes; the bridge never decodes pixel data.
-STORAGE_TRANSFER_SYNTAXES = [str(uid) for uid in AllTransferSyntaxes]
+#: pynetdicom accepts the first of these the requestor proposed: Explicit VR Little Endian
+#: comes first, the syntax instances are most often stored in, so that C-GET sub-operations
+#: send them as stored instead of decoding them to encode them in Implicit VR (PS3.5 §A.2).
+STORAGE_TRANSFER_SYNTAXES = [
+    str(uid) for uid in sorted(AllTransferSyntaxes, key=lambda uid: uid != ExplicitVRLittleEndian)
+]
 #: Verification, C-FIND, C-GET and C-MOVE data sets are encoded by pynetdicom: the
 #: uncompressed syntaxes.
 QUERY_TRANSFER_SYNTAXES = list(DEFAULT_TRANSFER_SYNTAXES)
@@ -94,13 +99,14 @@ def handle_move(
     dicomweb: DicomWebClient,
     nodes: dict[str, Node],
     page_size: int,
+    poll_interval: float,
 ) -> Iterator[MoveResponse]:
     """C-MOVE (PS3.4 C.4.2): the matches sent to a known node on a new association."""
     if not permitted(event, Permission.MOVE, policy):
         status = status_dataset(statuses.NOT_AUTHORIZED, "no move permission")
-        yield from refuse_move(event, nodes, status)
+        yield from refuse_move(event, nodes, status, poll_interval)
         return
-    yield from move_instances(event, dicomweb, nodes, page_size)
+    yield from move_instances(event, dicomweb, nodes, page_size, poll_interval)
 
 
 def handlers(
@@ -109,12 +115,17 @@ def handlers(
     """The handlers table: every event the bridge answers, with the arguments bound."""
     return [
         (evt.EVT_CONN_OPEN, set_tcp_nodelay),
+        (evt.EVT_CONN_OPEN, set_poll_interval, [settings.poll_interval]),
         (evt.EVT_REQUESTED, policy.handle_requested),
         (evt.EVT_C_ECHO, handle_echo, [policy]),
         (evt.EVT_C_STORE, handle_store, [policy, dicomweb]),
         (evt.EVT_C_FIND, handle_find, [policy, dicomweb, settings.find_page_size]),
         (evt.EVT_C_GET, handle_get, [policy, dicomweb, settings.find_page_size]),
-        (evt.EVT_C_MOVE, handle_move, [policy, dicomweb, settings.nodes, settings.find_page_size]),
+        (
+            evt.EVT_C_MOVE,
+            handle_move,
+            [policy, dicomweb, settings.nodes, settings.find_page_size, settings.poll_interval],
+        ),
     ]
 
 

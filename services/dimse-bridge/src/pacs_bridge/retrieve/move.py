@@ -40,8 +40,9 @@ from pynetdicom import build_context, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 
-from pacs_bridge.network import set_tcp_nodelay
+from pacs_bridge.network import set_poll_interval, set_tcp_nodelay
 from pacs_bridge.retrieve.resolve import Match
+from pacs_bridge.retrieve.stored import send_as_stored_on_open
 from pacs_bridge.retrieve.suboperations import SubOperation, prepare, refused, sub_operations
 from pacs_bridge.settings import Node
 from pacs_bridge.sop_classes import VERIFICATION
@@ -72,7 +73,11 @@ MoveResponse = tuple[str | None, int | None] | tuple[str, int, dict[str, Any]] |
 
 
 def move_instances(
-    event: Event, dicomweb: DicomWebClient, nodes: Mapping[str, Node], page_size: int
+    event: Event,
+    dicomweb: DicomWebClient,
+    nodes: Mapping[str, Node],
+    page_size: int,
+    poll_interval: float,
 ) -> Iterator[MoveResponse]:
     """The responses to one C-MOVE request, in pynetdicom's ``EVT_C_MOVE`` protocol."""
     node = _destination(event, nodes)
@@ -81,21 +86,23 @@ def move_instances(
         return
     retrieval = prepare(event, dicomweb, page_size)
     matches = [] if isinstance(retrieval, Dataset) else retrieval.matches
-    yield node.host, node.port, _association_options(matches)
+    yield node.host, node.port, _association_options(matches, poll_interval)
     if isinstance(retrieval, Dataset):
         yield from refused(retrieval)
         return
     yield from sub_operations(event, dicomweb, retrieval)
 
 
-def refuse_move(event: Event, nodes: Mapping[str, Node], status: Dataset) -> Iterator[MoveResponse]:
+def refuse_move(
+    event: Event, nodes: Mapping[str, Node], status: Dataset, poll_interval: float
+) -> Iterator[MoveResponse]:
     """The answer to a C-MOVE refused before its search (*status*), or 0xA801 for an unknown
     destination."""
     node = _destination(event, nodes)
     if node is None:
         yield None, None
         return
-    yield node.host, node.port, _association_options([])
+    yield node.host, node.port, _association_options([], poll_interval)
     yield from refused(status)
 
 
@@ -107,13 +114,18 @@ def _destination(event: Event, nodes: Mapping[str, Node]) -> Node | None:
     return node
 
 
-def _association_options(matches: list[Match]) -> dict[str, Any]:
-    """``AE.associate`` arguments of the destination association (TCP_NODELAY on its socket);
-    without instances to send (a refused request) it proposes Verification only."""
+def _association_options(matches: list[Match], poll_interval: float) -> dict[str, Any]:
+    """``AE.associate`` arguments of the destination association (TCP_NODELAY on its socket,
+    the bridge's poll interval); without instances to send (a refused request) it proposes
+    Verification only."""
     sop_classes = list(dict.fromkeys(match.sop_class for match in matches))
     return {
         "contexts": storage_contexts(sop_classes) or [build_context(VERIFICATION)],
-        "evt_handlers": [(evt.EVT_CONN_OPEN, set_tcp_nodelay)],
+        "evt_handlers": [
+            (evt.EVT_CONN_OPEN, set_tcp_nodelay),
+            (evt.EVT_CONN_OPEN, set_poll_interval, [poll_interval]),
+            (evt.EVT_CONN_OPEN, send_as_stored_on_open),
+        ],
     }
 
 
