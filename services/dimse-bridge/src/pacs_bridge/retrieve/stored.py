@@ -28,6 +28,8 @@ from pynetdicom import _config
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
+from pacs_bridge.retrieve.reactor import install_checkpoint, pause_reactor
+
 
 class StoredInstance(Dataset):
     """An instance held in the Part 10 file *stored_path*, for a C-STORE sub-operation."""
@@ -44,20 +46,24 @@ def send_as_stored(assoc: Association) -> None:
     _config.STORE_SEND_CHUNKED_DATASET = True
     send = assoc.send_c_store
     if not isinstance(send, _SendAsStored):
-        setattr(assoc, "send_c_store", _SendAsStored(send))  # noqa: B010 - an instance's method
+        setattr(assoc, "send_c_store", _SendAsStored(assoc, send))  # noqa: B010 - a method
 
 
 def send_as_stored_on_open(event: Event) -> None:
-    """``EVT_CONN_OPEN`` of a C-MOVE destination association: :func:`send_as_stored`."""
+    """``EVT_CONN_OPEN`` of a C-MOVE destination association: :func:`send_as_stored`, with
+    the reactor paused reliably before each sub-operation (:mod:`.reactor`)."""
+    install_checkpoint(event)
     send_as_stored(event.assoc)
 
 
 class _SendAsStored:
-    def __init__(self, send: Callable[..., Dataset]) -> None:
+    def __init__(self, assoc: Association, send: Callable[..., Dataset]) -> None:
+        self._assoc = assoc
         self._send = send
         functools.update_wrapper(self, send)
 
     def __call__(self, dataset: Any, *args: Any, **kwargs: Any) -> Dataset:
+        pause_reactor(self._assoc)
         if not isinstance(dataset, StoredInstance):
             return self._send(dataset, *args, **kwargs)
         try:
