@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pacs_bridge.network import set_poll_interval
 from pacs_bridge.settings import Settings
 from pacs_common import statuses
 from pacs_common.dimse import set_tcp_nodelay
@@ -133,14 +134,16 @@ def dcmtk_storescp(out: Path) -> Iterator[int]:
 
 @contextmanager
 def bare_pynetdicom_scp() -> Iterator[int]:
-    """A pynetdicom C-STORE SCP (TCP_NODELAY, every storage class and syntax) that answers
-    success without touching the data set: pynetdicom's own ceiling."""
+    """A pynetdicom C-STORE SCP (TCP_NODELAY, the bridge's maximum PDU and poll interval,
+    every storage class and syntax) that answers success without touching the data set:
+    pynetdicom's own ceiling."""
 
     def handle_store(event: Event) -> int:
         return statuses.SUCCESS
 
     ae = AE(ae_title=BARE)
     ae.maximum_pdu_size = Settings.model_fields["max_pdu"].default  # the bridge's
+    poll_interval = Settings.model_fields["poll_interval"].default
     syntaxes = [str(uid) for uid in AllTransferSyntaxes]
     for context in AllStoragePresentationContexts:
         if context.abstract_syntax is not None:
@@ -149,7 +152,11 @@ def bare_pynetdicom_scp() -> Iterator[int]:
     server = ae.start_server(
         ("127.0.0.1", port),
         block=False,
-        evt_handlers=[(evt.EVT_CONN_OPEN, set_tcp_nodelay), (evt.EVT_C_STORE, handle_store)],
+        evt_handlers=[
+            (evt.EVT_CONN_OPEN, set_tcp_nodelay),
+            (evt.EVT_CONN_OPEN, set_poll_interval, [poll_interval]),
+            (evt.EVT_C_STORE, handle_store),
+        ],
     )
     assert server is not None
     try:
