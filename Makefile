@@ -14,6 +14,8 @@ DICOMWEB_URL = http://$(HOST):$(PORT)/dicom-web
 BRIDGE_AET ?= PACSCLOUD
 BRIDGE_HOST ?= 127.0.0.1
 BRIDGE_PORT ?= 11112
+EXPORTER_HOST ?= 127.0.0.1
+EXPORTER_PORT ?= 8081
 # The calling AE title `make run` lets talk to the bridge, from loopback only (development).
 DEV_SCU_AET ?= DEVSCU
 PYTEST_ARGS ?=
@@ -30,22 +32,26 @@ install: ## Install what the tests need: uv, Python deps, PostgreSQL, dicom3tool
 deps: ## Install uv and the locked Python dependencies (uv sync --frozen)
 	scripts/install-test-deps.sh --python-only
 
-run: deps ## Start the API (127.0.0.1:8080) and the DIMSE bridge (PACSCLOUD@127.0.0.1:11112); Ctrl-C stops both
+run: deps ## Start the API (127.0.0.1:8080), the DIMSE bridge (PACSCLOUD@127.0.0.1:11112) and the mesh exporter (127.0.0.1:8081); Ctrl-C stops them
 	@mkdir -p var
 	cat <<EOF
 	DICOMweb root for viewers (OHIF, ...): $(DICOMWEB_URL)
 	DIMSE bridge: AE title $(BRIDGE_AET) on $(BRIDGE_HOST):$(BRIDGE_PORT), calling AE title $(DEV_SCU_AET) from loopback
 	  (e.g. TCP_NODELAY=1 echoscu -aet $(DEV_SCU_AET) -aec $(BRIDGE_AET) $(BRIDGE_HOST) $(BRIDGE_PORT))
+	  status API (routing progress): http://127.0.0.1:8082/routing, or: uv run pacs routing status
+	Mesh exporter (CT series to STL/PLY/OBJ jobs): http://$(EXPORTER_HOST):$(EXPORTER_PORT)/exports (see README, "Mesh exporter")
 	Load the demo CT study from another terminal: make demo$(if $(filter-out 127.0.0.1:8080,$(HOST):$(PORT)), HOST=$(HOST) PORT=$(PORT))
 	EOF
 	export PACS_BRIDGE_AE_TITLE='$(BRIDGE_AET)' PACS_BRIDGE_HOST='$(BRIDGE_HOST)'
 	export PACS_BRIDGE_PORT='$(BRIDGE_PORT)' PACS_BRIDGE_DICOMWEB_URL='$(DICOMWEB_URL)'
 	dev_allow='[{"ae_title": "$(DEV_SCU_AET)", "host": "127.0.0.1"}]'
 	export PACS_BRIDGE_ALLOW="$${PACS_BRIDGE_ALLOW:-$$dev_allow}"
-	# Background jobs of a script ignore SIGINT: Ctrl-C reaches this shell, which stops both.
+	export PACS_EXPORTER_DICOMWEB_URL="$${PACS_EXPORTER_DICOMWEB_URL:-$(DICOMWEB_URL)}"
+	# Background jobs of a script ignore SIGINT: Ctrl-C reaches this shell, which stops them all.
 	$(UV) run --frozen pacs-api serve --host $(HOST) --port $(PORT) & api=$$!
 	$(UV) run --frozen pacs-bridge serve & bridge=$$!
-	trap 'kill -TERM $$api $$bridge 2>/dev/null || true; wait' INT TERM EXIT
+	$(UV) run --frozen pacs-exporter serve --host $(EXPORTER_HOST) --port $(EXPORTER_PORT) & exporter=$$!
+	trap 'kill -TERM $$api $$bridge $$exporter 2>/dev/null || true; wait' INT TERM EXIT
 	wait -n
 
 demo: deps ## Store the synthetic demo CT study in the running server (make run first)
@@ -64,10 +70,10 @@ typecheck: deps ## mypy --strict on libs/, services/ and scripts/
 bench: deps ## Run the benchmarks (bench/run.py)
 	$(UV) run --frozen python bench/run.py
 
-openapi: deps ## Regenerate openapi/api.json from the app
+openapi: deps ## Regenerate openapi/api.json (API), bridge.json (bridge status API), exporter.json
 	$(UV) run --frozen python scripts/export_openapi.py
 
-openapi-check: deps ## Fail when openapi/api.json differs from the app's document
+openapi-check: deps ## Fail when a document in openapi/ differs from its service
 	$(UV) run --frozen python scripts/export_openapi.py --check
 
 clean: ## Remove caches and build output (keeps .venv and the data under ./var/)

@@ -18,7 +18,10 @@ shared and noisy, so compare figures from one run, not across runs. Targets from
 issue are printed beside the figures; nothing here fails on a figure.
 
     uv run python bench/run.py [--slices 200] [--size 512] [--deployments sqlite-fs,postgresql-s3]
-        [--sections dicomweb,dimse]
+        [--sections dicomweb,dimse,exporter]
+
+The ``dimse`` section is bench/dimse.py (issue 4: the DIMSE bridge with DCMTK peers), the
+``exporter`` section bench/exporter.py (issue 5: CT volume to watertight mesh files).
 """
 
 from __future__ import annotations
@@ -323,7 +326,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--deployments", default="sqlite-fs,postgresql-s3")
     parser.add_argument(
-        "--sections", default="dicomweb,dimse", help="dicomweb (per deployment), dimse (bridge)"
+        "--sections",
+        default="dicomweb,dimse,exporter",
+        help="dicomweb (per deployment), dimse (bridge), exporter",
     )
     args = parser.parse_args()
     sections = {name.strip() for name in args.sections.split(",")}
@@ -338,6 +343,10 @@ def main() -> None:
             api_process(env) as url,
         ):
             bench_dimse(url, args.slices, args.size, args.runs)
+    if "exporter" in sections:
+        from bench import exporter
+
+        exporter.main(["--runs", "3"])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 UV_VERSION="0.13.9"
-APT_PACKAGES=(dicom3tools dcmtk)  # and postgresql, unless PACS_TEST_POSTGRES_URL names a server
+APT_PACKAGES=(dicom3tools dcmtk openssl)  # and postgresql, unless PACS_TEST_POSTGRES_URL names a server
 PG_HOST=127.0.0.1
 PG_PORT=5432
 OHIF_VERSION="3.13.2"  # the version tests/support/ohif.py was verified with; change both

@@ -7,6 +7,7 @@ CI requires. Servers are started once per run; each test gets its own database.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,12 @@ def index_url(
         server = request.getfixturevalue("postgres_server")
         with postgres.temporary_database(server) as url:
             yield url
+
+
+@pytest.fixture(autouse=True)
+def _bridge_state_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A bridge built from the environment (``Settings()``, a reload) keeps its routing state
+    in the test's directory and serves its status API on a free port, never ``./var/`` or the
+    default port 8082 a running ``make run`` may hold."""
+    monkeypatch.setenv("PACS_BRIDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'bridge-env.sqlite3'}")
+    monkeypatch.setenv("PACS_BRIDGE_ADMIN_PORT", "0")

@@ -41,9 +41,31 @@ def test_changefeed_lists_stored_then_deleted_with_cursor(client: TestClient) ->
     assert [(c["kind"], c["instance"]) for c in after["changes"]] == [
         ("deleted", ds.SOPInstanceUID)
     ]
-    assert _feed(client, since=after["next"]) == {"changes": [], "next": after["next"]}
+    idle = _feed(client, since=after["next"])
+    assert idle == {"changes": [], "next": after["next"], "head": after["next"]}
     paged = _feed(client, limit=2)
     assert len(paged["changes"]) == 2 and paged["next"] == paged["changes"][-1]["seq"]
+    assert paged["head"] == after["next"]  # the newest entry, whatever the page
+
+
+def test_changefeed_carries_modality_and_sender_ae(client: TestClient) -> None:
+    """Entries say what routing rules match on: the series' Modality, and the AE title the
+    object came from, from its File Meta Information (PS3.10 table 7.1-1): Sending AE Title
+    (0002,0017) first, else Source AE Title (0002,0016). A deletion carries the modality."""
+    sent, written, anonymous = ct_datasets(3, seed=33)
+    sent.file_meta.SourceApplicationEntityTitle = "WRITER"
+    sent.file_meta.SendingApplicationEntityTitle = "CT_SCANNER"
+    written.file_meta.SourceApplicationEntityTitle = "WORKSTATION"
+    assert stow(client, [to_bytes(ds) for ds in (sent, written, anonymous)]).status_code == 200
+    feed = _feed(client)
+    assert [(c["modality"], c["sender_ae"]) for c in feed["changes"]] == [
+        ("CT", "CT_SCANNER"),
+        ("CT", "WORKSTATION"),
+        ("CT", ""),
+    ]
+    assert client.delete(f"/dicom-web/studies/{sent.StudyInstanceUID}").status_code == 204
+    deleted = _feed(client, since=feed["next"])["changes"]
+    assert {(c["kind"], c["modality"], c["sender_ae"]) for c in deleted} == {("deleted", "CT", "")}
 
 
 def test_changefeed_failed_request_leaves_stored_then_deleted(client: TestClient) -> None:

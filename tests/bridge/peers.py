@@ -9,19 +9,24 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import pydicom
 from pacs_bridge.network import set_tcp_nodelay
+from pacs_common import statuses
 from pydicom.dataset import Dataset
-from pynetdicom import AE, evt
+from pydicom.uid import AllTransferSyntaxes
+from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.association import Association
+from pynetdicom.events import Event
 
 from tests.bridge.running import RunningBridge
 from tests.support.server import free_port
@@ -81,8 +86,10 @@ def scu_association(
     contexts: Sequence[str],
     *,
     called: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[Association]:
-    """A pynetdicom association (TCP_NODELAY set) to the bridge, released afterwards."""
+    """A pynetdicom association (TCP_NODELAY set; over TLS with *tls*) to the bridge, released
+    afterwards."""
     ae = AE(ae_title=calling)
     for uid in contexts:
         ae.add_requested_context(uid)
@@ -91,6 +98,7 @@ def scu_association(
         bridge.port,
         ae_title=called or bridge.ae_title,
         evt_handlers=[(evt.EVT_CONN_OPEN, set_tcp_nodelay)],
+        tls_args=(tls, bridge.host) if tls else None,
     )
     try:
         yield assoc
@@ -101,13 +109,24 @@ def scu_association(
 
 
 @contextmanager
-def storescp(ae_title: str, out: Path) -> Iterator[int]:
-    """A DCMTK ``storescp`` on a free port writing to *out*; yields its port (DCMTK 3.6.7 has
-    no option to bind it to loopback only)."""
+def storescp(
+    ae_title: str, out: Path, *options: str | Path, port: int | None = None
+) -> Iterator[int]:
+    """A DCMTK ``storescp`` on *port* (default: a free one) writing to *out*, with further
+    *options* (TLS, for example); yields its port (DCMTK 3.6.7 has no option to bind it to
+    loopback only)."""
     out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
-        [dcmtk_path("storescp"), "-aet", ae_title, "-od", str(out), str(port)],
+        [
+            dcmtk_path("storescp"),
+            "-aet",
+            ae_title,
+            "-od",
+            str(out),
+            *(str(option) for option in options),
+            str(port),
+        ],
         env=DCMTK_ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -130,3 +149,59 @@ def storescp(ae_title: str, out: Path) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass
+class StoreSCP:
+    """A pynetdicom C-STORE SCP that records what it receives, in order: the SOP Instance UID,
+    the data set bytes as received and the transfer syntax. ``answers`` holds, per SOP Instance
+    UID, statuses to answer (and not store) before it accepts the instance."""
+
+    ae_title: str
+    port: int
+    answers: dict[str, list[int]] = field(default_factory=dict)
+    received: list[tuple[str, bytes, str]] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)
+
+    def handle_store(self, event: Event) -> int:
+        uid = str(event.request.AffectedSOPInstanceUID)
+        self.attempts.append(uid)
+        queued = self.answers.get(uid)
+        if queued:
+            return queued.pop(0)
+        transfer_syntax = str(event.context.transfer_syntax)
+        self.received.append((uid, event.encoded_dataset(include_meta=False), transfer_syntax))
+        return statuses.SUCCESS
+
+    @property
+    def uids(self) -> list[str]:
+        return [uid for uid, _, _ in self.received]
+
+
+@contextmanager
+def store_scp(
+    ae_title: str,
+    *,
+    port: int | None = None,
+    transfer_syntaxes: Sequence[str] = tuple(str(uid) for uid in AllTransferSyntaxes),
+    answers: dict[str, list[int]] | None = None,
+) -> Iterator[StoreSCP]:
+    """A :class:`StoreSCP` listening on 127.0.0.1 (TCP_NODELAY on its sockets)."""
+    scp = StoreSCP(ae_title, port or free_port(), answers or {})
+    ae = AE(ae_title=ae_title)
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, list(transfer_syntaxes))
+    server = ae.start_server(
+        ("127.0.0.1", scp.port),
+        block=False,
+        evt_handlers=[
+            (evt.EVT_CONN_OPEN, set_tcp_nodelay),
+            (evt.EVT_C_STORE, scp.handle_store),
+        ],
+    )
+    try:
+        yield scp
+    finally:
+        assert server is not None
+        server.shutdown()
+        ae.shutdown()

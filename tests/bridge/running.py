@@ -8,6 +8,7 @@ permission and ``ECHOONLY`` with echo only, both from loopback.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,13 +60,18 @@ def api_settings(directory: Path) -> ApiSettings:
 
 @contextmanager
 def running_bridge(dicomweb_url: str, **overrides: Any) -> Iterator[RunningBridge]:
-    values: dict[str, Any] = {
-        "ae_title": BRIDGE_AE,
-        "host": "127.0.0.1",
-        "port": free_port(),
-        "dicomweb_url": dicomweb_url,
-        "allow": TEST_PEERS,
-    }
-    settings = BridgeSettings(**{**values, **overrides})
-    with create_bridge(settings) as bridge:
-        yield RunningBridge(bridge, dicomweb_url)
+    """A started bridge; its database (routing state) is in a new temporary directory unless
+    ``database_url`` is given, its status API on a free port."""
+    with tempfile.TemporaryDirectory(prefix="pacs-bridge-") as directory:
+        values: dict[str, Any] = {
+            "ae_title": BRIDGE_AE,
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "dicomweb_url": dicomweb_url,
+            "allow": TEST_PEERS,
+            "database_url": f"sqlite:///{Path(directory) / 'bridge.sqlite3'}",
+            "admin_port": 0,
+        }
+        settings = BridgeSettings(**{**values, **overrides})
+        with create_bridge(settings) as bridge:
+            yield RunningBridge(bridge, dicomweb_url)

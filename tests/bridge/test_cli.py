@@ -99,7 +99,8 @@ def test_serve_config_file_echo_then_sigint_stops(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "bridge.json"
     config.write_text(
-        f'{{"ae_title": "{BRIDGE_AE}", "port": {port}, '
+        f'{{"ae_title": "{BRIDGE_AE}", "port": {port}, "admin_port": 0, '
+        f'"database_url": "sqlite:///{tmp_path / "bridge.sqlite3"}", '
         f'"allow": [{{"ae_title": "{SCU}", "host": "127.0.0.1", "permissions": ["echo"]}}]}}'
     )
     proc = subprocess.Popen(

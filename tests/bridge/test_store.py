@@ -53,7 +53,8 @@ def test_storescu_ct_series_all_stored_byte_identical(
     bridge: RunningBridge, tmp_path: Path
 ) -> None:
     """storescu of a synthetic CT series: every instance is in the API (QIDO-RS) with the data
-    set bytes storescu sent (PS3.4 B.2.2, PS3.18 §10.5)."""
+    set bytes storescu sent (PS3.4 B.2.2, PS3.18 §10.5), behind File Meta Information naming
+    the calling AE as sender and the bridge as source and receiver (PS3.10 table 7.1-1)."""
     files = []
     for ds in iter_ct_series(12, 64, 64, seed=4):
         path = tmp_path / f"{ds.SOPInstanceUID}.dcm"
@@ -70,6 +71,10 @@ def test_storescu_ct_series_all_stored_byte_identical(
     for ds, path in files[:3]:
         received = stored_bytes(bridge.dicomweb_url, study, series, str(ds.SOPInstanceUID))
         assert data_set_bytes(received) == data_set_bytes(path.read_bytes())
+        meta = pydicom.dcmread(pydicom.filebase.DicomBytesIO(received)).file_meta
+        assert meta.SendingApplicationEntityTitle == SCU
+        assert meta.SourceApplicationEntityTitle == meta.ReceivingApplicationEntityTitle
+        assert meta.ReceivingApplicationEntityTitle == bridge.ae_title
 
 
 @pytest.mark.parametrize(("name", "propose"), ENCODED_FILES)

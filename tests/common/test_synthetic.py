@@ -111,3 +111,12 @@ def test_study_has_two_series_sharing_study_and_frame_of_reference() -> None:
     assert len({ds.StudyInstanceUID for ds in instances}) == 1
     assert len({ds.FrameOfReferenceUID for ds in instances}) == 1
     assert {int(ds.SeriesNumber) for ds in instances} == {1, 2}
+
+
+def test_ct_series_instances_independent() -> None:
+    """Setting a value on one generated instance leaves the others as they were (no shared
+    DataElements between the instances of a series)."""
+    first, second = iter_ct_series(2, 8, 8)
+    first.RescaleSlope = 2
+    first.PatientName = "Other^Name"
+    assert second.RescaleSlope == 1 and second.PatientName != first.PatientName

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pacs_api.settings import Settings
-from pacs_api.storage import open_store
+from pacs_common.storage import open_store
 
 
 def stored_objects(settings: Settings) -> dict[str, bytes]:

@@ -20,7 +20,7 @@ import pytest
 import urllib3
 from minio import Minio
 from pacs_api.settings import Settings
-from pacs_api.storage import (
+from pacs_common.storage import (
     FilesystemStore,
     ObjectInfo,
     ObjectNotFound,
@@ -29,8 +29,8 @@ from pacs_api.storage import (
     StoreError,
     open_store,
 )
-from pacs_api.storage.base import CHUNK_SIZE
-from pacs_api.storage.s3 import DEFAULT_PART_SIZE
+from pacs_common.storage.base import CHUNK_SIZE
+from pacs_common.storage.s3 import DEFAULT_PART_SIZE
 
 from tests.support.seaweedfs import SeaweedFS
 

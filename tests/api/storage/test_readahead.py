@@ -6,9 +6,9 @@ import io
 from pathlib import Path
 
 import pytest
-from pacs_api.storage.base import ObjectNotFound
-from pacs_api.storage.filesystem import FilesystemStore
-from pacs_api.storage.readahead import read_ahead
+from pacs_common.storage.base import ObjectNotFound
+from pacs_common.storage.filesystem import FilesystemStore
+from pacs_common.storage.readahead import read_ahead
 
 
 def _store(tmp_path: Path, sizes: list[int]) -> tuple[FilesystemStore, list[tuple[str, int]]]:

@@ -26,6 +26,7 @@ listed one.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -347,8 +348,9 @@ def iter_ct_series(
             hu += rng.standard_normal(hu.shape, dtype=np.float32) * np.float32(noise_hu)
         stored = np.clip(np.rint(hu) - RESCALE_INTERCEPT, stored_min, stored_max).astype(dtype)
 
-        ds = Dataset()
-        ds.update(template)
+        # A copy per instance: instances sharing DataElements would all change when a caller
+        # sets a value (``ds.RescaleSlope = 2``) on one of them.
+        ds = copy.deepcopy(template)
         sop_uid = synthetic_uid(series_uid, "instance", k + 1)
         ds.SOPInstanceUID = sop_uid
         ds.InstanceNumber = k + 1

@@ -8,13 +8,44 @@ nothing is skipped (:mod:`pacs_api.index.changes`). Delivery built on it is at l
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from pacs_api.deps import IndexDep
 
 router = APIRouter(tags=["change feed"])
+
+
+class ChangeEntry(BaseModel):
+    """One instance stored or deleted."""
+
+    seq: int = Field(description="Position in the feed; grows in commit order.")
+    kind: Literal["stored", "deleted"]
+    study: str = Field(description="Study Instance UID.")
+    series: str = Field(description="Series Instance UID.")
+    instance: str = Field(description="SOP Instance UID.")
+    sop_class: str = Field(description="SOP Class UID.")
+    modality: str = Field(description="Modality (0008,0060) of the series; may be empty.")
+    sender_ae: str = Field(
+        description="AE title the instance came from: its Sending Application Entity Title "
+        "(0002,0017), else its Source Application Entity Title (0002,0016) (PS3.10 table "
+        "7.1-1); empty when unknown and for deletions."
+    )
+    at: datetime | None = Field(description="When the change was committed (UTC).")
+
+
+class ChangeFeed(BaseModel):
+    """A page of the feed and the cursor to ask from next."""
+
+    changes: list[ChangeEntry]
+    next: int = Field(description="Pass as `since` to read on (equals `since` when idle).")
+    head: int = Field(
+        description="The newest entry's `seq` (0 when empty): where a new follower that should "
+        "see only what comes next starts."
+    )
 
 
 @router.get("/changefeed", summary="Instances stored and deleted, in commit order")
@@ -22,20 +53,23 @@ def change_feed(
     index: IndexDep,
     since: Annotated[int, Query(ge=0, description="Answer entries after this cursor.")] = 0,
     limit: Annotated[int, Query(ge=1, le=10000, description="At most this many.")] = 1000,
-) -> dict[str, Any]:
-    entries = index.changes(since, limit)
-    return {
-        "changes": [
-            {
-                "seq": entry["seq"],
-                "kind": entry["kind"],
-                "study": entry["study_instance_uid"],
-                "series": entry["series_instance_uid"],
-                "instance": entry["sop_instance_uid"],
-                "sop_class": entry["sop_class_uid"],
-                "at": entry["at"].isoformat() if entry["at"] else None,
-            }
+) -> ChangeFeed:
+    entries, head = index.changes(since, limit)
+    return ChangeFeed(
+        changes=[
+            ChangeEntry(
+                seq=entry["seq"],
+                kind=entry["kind"],
+                study=entry["study_instance_uid"],
+                series=entry["series_instance_uid"],
+                instance=entry["sop_instance_uid"],
+                sop_class=entry["sop_class_uid"],
+                modality=entry["modality"],
+                sender_ae=entry["sender_ae"],
+                at=entry["at"],
+            )
             for entry in entries
         ],
-        "next": entries[-1]["seq"] if entries else since,
-    }
+        next=entries[-1]["seq"] if entries else since,
+        head=head,
+    )

@@ -12,10 +12,10 @@ from concurrent.futures import Executor
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pacs_common.storage.base import ObjectStore
 
 from pacs_api.index.repository import Index
 from pacs_api.settings import Settings
-from pacs_api.storage.base import ObjectStore
 
 
 async def get_settings(request: Request) -> Settings:

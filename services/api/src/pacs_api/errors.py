@@ -23,11 +23,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pacs_common.storage.base import StoreError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from pacs_api.storage.base import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import pydicom.config
 from fastapi import FastAPI
+from pacs_common.storage import open_store
 
 from pacs_api.cors import install_cors
 from pacs_api.errors import install_error_handlers
@@ -19,7 +20,6 @@ from pacs_api.index.repository import Index
 from pacs_api.ingest.pipeline import writer_pool
 from pacs_api.routes import include_routes
 from pacs_api.settings import Settings
-from pacs_api.storage import open_store
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 Exit codes scripts can rely on: 0 success; 1 some files failed or were skipped (``send``);
 2 bad arguments; 3 no association (peer unreachable, association rejected or aborted);
-4 a non-success status (``echo``).
+4 a non-success status (``echo``); 5 a service's HTTP API cannot be reached or answered an
+error (``routing``); ``routing status`` exits 1 when a destination needs attention.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pacs_common.dimse import AssociationFailed, validate_ae_title
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pacs_cli import echo as echo_scu
+from pacs_cli import routing
 from pacs_cli import send as send_scu
-from pacs_cli.peer import AssociationFailed, Peer, parse_ae_title, parse_peer
+from pacs_cli.peer import Peer, parse_peer
 
 
 class Exit(enum.IntEnum):
@@ -31,6 +34,7 @@ class Exit(enum.IntEnum):
 
 
 app = typer.Typer(help="pacs-cloud's command line.", no_args_is_help=True, add_completion=False)
+app.add_typer(routing.app, name="routing")
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -47,7 +51,7 @@ def _peer(value: str) -> Peer:
 
 def _ae_title(value: str) -> str:
     try:
-        return parse_ae_title(value)
+        return validate_ae_title(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from pacs_common.dimse import AssociationFailed
 from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.status import code_to_category
 
-from pacs_cli.peer import AssociationFailed, Peer, association
+from pacs_cli.peer import Peer, association
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pacs_common.dimse import AssociationFailed
 from pydicom import dcmread
 from pydicom.uid import UID
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.status import GENERAL_STATUS, STORAGE_SERVICE_CLASS_STATUS, code_to_category
 
-from pacs_cli.peer import MAX_CONTEXTS, AssociationFailed, Peer, association
+from pacs_cli.peer import MAX_CONTEXTS, Peer, association
 
 
 class State(enum.StrEnum):

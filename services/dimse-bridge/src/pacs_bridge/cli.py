@@ -3,7 +3,9 @@
     pacs-bridge serve [--config FILE] [--host H] [--port P]
 
 The configuration comes from ``PACS_BRIDGE_*`` environment variables and the optional
-configuration file (:class:`pacs_bridge.settings.Settings`); the options override them.
+configuration file (:class:`pacs_bridge.settings.Settings`); the options override them. An
+invalid one, or TLS files that cannot be used, stop the start with exit status 2. SIGHUP
+reloads the configuration (:mod:`pacs_bridge.live`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -19,8 +22,8 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from pacs_bridge.main import create_bridge
-from pacs_bridge.settings import ENV_PREFIX, ConfigError, Settings
+from pacs_bridge.main import Bridge, create_bridge
+from pacs_bridge.settings import ConfigError, Settings, config_faults
 
 app = typer.Typer(
     name="pacs-bridge",
@@ -36,21 +39,15 @@ def _commands() -> None:
     """pacs-cloud DIMSE bridge: DIMSE services (C-ECHO, STORE, FIND, GET, MOVE) for the API."""
 
 
-def _settings(**overrides: Any) -> Settings:
-    """The validated settings; an invalid configuration ends the command, naming each fault."""
+def _bridge(**overrides: Any) -> Bridge:
+    """The bridge built from the validated settings (reloads read the same sources with the
+    same overrides); an invalid configuration ends the command, naming each fault."""
     given = {name: value for name, value in overrides.items() if value is not None}
     try:
-        return Settings(**given)
-    except (ConfigError, SettingsError) as exc:
-        cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        typer.echo(f"configuration: {exc}{cause}", err=True)
-        raise typer.Exit(2) from exc
-    except ValidationError as exc:
-        for error in exc.errors():
-            loc = [str(part) for part in error["loc"]]
-            where = f"{ENV_PREFIX}{loc[0].upper()}" if loc else ENV_PREFIX.rstrip("_")
-            path = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
-            typer.echo(f"{where}{path}: {error['msg']} (got {error.get('input')!r})", err=True)
+        return create_bridge(load=partial(Settings, **given))
+    except (ConfigError, SettingsError, ValidationError) as exc:
+        for line in config_faults(exc):
+            typer.echo(line, err=True)
         raise typer.Exit(2) from exc
 
 
@@ -69,20 +66,24 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="Log level of the bridge.")] = "INFO",
 ) -> None:
-    """Run the DIMSE bridge in the foreground until interrupted (Ctrl-C)."""
+    """Run the DIMSE bridge in the foreground until interrupted (Ctrl-C); SIGHUP reloads the
+    configuration (the allow-list, the known nodes)."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    settings = _settings(config_file=config, host=host, port=port)
-    bridge = create_bridge(settings)
+    bridge = _bridge(config_file=config, host=host, port=port)
+    settings = bridge.settings
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, lambda signum, frame: _reload_in_background(bridge))
     bridge.start()
     typer.echo(
-        f"DIMSE bridge: AE title {settings.ae_title} on {settings.host}:{bridge.port} "
-        f"-> {settings.dicomweb_url} (Ctrl-C stops it)",
+        f"DIMSE bridge: AE title {settings.ae_title} on {settings.host}:{bridge.port}"
+        f"{' over TLS' if bridge.tls else ''} -> {settings.dicomweb_url}; status API "
+        f"{bridge.admin_url}; {len(settings.routes)} route(s) "
+        f"(Ctrl-C stops it, SIGHUP reloads the configuration)",
         err=True,
     )
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -94,6 +95,12 @@ def serve(
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM stops the bridge like Ctrl-C does."""
     raise KeyboardInterrupt
+
+
+def _reload_in_background(bridge: Bridge) -> None:
+    """SIGHUP: reload in a thread of its own, as a signal handler must not wait for locks the
+    interrupted main thread may hold; reloads queue on the bridge's reload lock."""
+    threading.Thread(target=bridge.reload, name="pacs-bridge-reload", daemon=True).start()
 
 
 def main() -> None:

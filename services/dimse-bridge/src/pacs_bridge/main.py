@@ -3,32 +3,48 @@
 Every event the bridge answers is bound in one table, :func:`handlers`; each handler is thin:
 check the peer's permission, hand the request to the module that turns it into DICOMweb calls
 (:mod:`pacs_bridge.store`, :mod:`pacs_bridge.find`, :mod:`pacs_bridge.retrieve`), return the
-DIMSE status.
+DIMSE status. The handlers read the allow-list and the known nodes through the live
+configuration (:mod:`pacs_bridge.live`), which :meth:`Bridge.reload` swaps; the listening port
+speaks DICOM TLS when configured (:mod:`pacs_bridge.tls`). Beside the AE run store-and-forward
+routing (:mod:`pacs_bridge.routing`, when routes are configured) and the HTTP status API
+(:mod:`pacs_bridge.admin`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import httpx
 from pacs_common import statuses
+from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient
 from pydicom.dataset import Dataset
 from pydicom.uid import AllTransferSyntaxes, ExplicitVRLittleEndian
-from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom import (
+    AE,
+    DEFAULT_TRANSFER_SYNTAXES,
+    AllStoragePresentationContexts,
+    _config,
+    evt,
+)
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
-from pacs_bridge.access import AccessPolicy, permitted
+from pacs_bridge.access import permitted
+from pacs_bridge.admin import AdminServer, create_admin_app
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
+from pacs_bridge.live import Live, LiveConfig, ReloadResult, live_config, reload
 from pacs_bridge.network import set_poll_interval, set_tcp_nodelay
 from pacs_bridge.retrieve.get import get_instances
 from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
 from pacs_bridge.retrieve.suboperations import SubOperation, refused
-from pacs_bridge.settings import Node, Permission, Settings
+from pacs_bridge.routing.queue import Backoff, Queue
+from pacs_bridge.routing.router import Router, RoutingConfig
+from pacs_bridge.settings import Permission, Settings
 from pacs_bridge.sop_classes import (
     PATIENT_ROOT_FIND,
     PATIENT_ROOT_GET,
@@ -39,6 +55,7 @@ from pacs_bridge.sop_classes import (
     VERIFICATION,
 )
 from pacs_bridge.store import store_instance
+from pacs_bridge.tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -56,107 +73,146 @@ QUERY_TRANSFER_SYNTAXES = list(DEFAULT_TRANSFER_SYNTAXES)
 
 
 # -- handlers ------------------------------------------------------------------------------
+# Each handler reads the live configuration once (:mod:`pacs_bridge.live`): a reload swaps it
+# between requests.
 
 
-def handle_echo(event: Event, policy: AccessPolicy) -> int:
+def handle_requested(event: Event, live: Live) -> None:
+    """``EVT_REQUESTED``: reject an association the access policy does not admit."""
+    live.current.policy.handle_requested(event)
+
+
+def handle_echo(event: Event, live: Live) -> int:
     """C-ECHO (PS3.7 §9.1.5): success for a permitted peer."""
-    if not permitted(event, Permission.ECHO, policy):
+    if not permitted(event, Permission.ECHO, live.current.policy):
         return statuses.NOT_AUTHORIZED
     return statuses.SUCCESS
 
 
-def handle_store(event: Event, policy: AccessPolicy, dicomweb: DicomWebClient) -> Dataset:
+def handle_store(event: Event, live: Live, dicomweb: DicomWebClient) -> Dataset:
     """C-STORE (PS3.4 Annex B): success once the API has stored the instance."""
-    if not permitted(event, Permission.STORE, policy):
+    if not permitted(event, Permission.STORE, live.current.policy):
         return status_dataset(statuses.NOT_AUTHORIZED, "no store permission")
     return store_instance(event, dicomweb)
 
 
-def handle_find(
-    event: Event, policy: AccessPolicy, dicomweb: DicomWebClient, page_size: int
-) -> Iterator[FindResponse]:
+def handle_find(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[FindResponse]:
     """C-FIND (PS3.4 C.4.1): one pending response per QIDO-RS match, then success."""
-    if not permitted(event, Permission.FIND, policy):
+    config = live.current
+    if not permitted(event, Permission.FIND, config.policy):
         yield status_dataset(statuses.NOT_AUTHORIZED, "no find permission"), None
         return
-    yield from find_matches(event, dicomweb, page_size)
+    yield from find_matches(event, dicomweb, config.settings.find_page_size)
 
 
-def handle_get(
-    event: Event, policy: AccessPolicy, dicomweb: DicomWebClient, page_size: int
-) -> Iterator[int | SubOperation]:
+def handle_get(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[int | SubOperation]:
     """C-GET (PS3.4 C.4.3): the matches sent back as C-STORE sub-operations on the same
     association."""
-    if not permitted(event, Permission.GET, policy):
+    config = live.current
+    if not permitted(event, Permission.GET, config.policy):
         yield from refused(status_dataset(statuses.NOT_AUTHORIZED, "no get permission"))
         return
-    yield from get_instances(event, dicomweb, page_size)
+    yield from get_instances(event, dicomweb, config.settings.find_page_size)
 
 
-def handle_move(
-    event: Event,
-    policy: AccessPolicy,
-    dicomweb: DicomWebClient,
-    nodes: dict[str, Node],
-    page_size: int,
-    poll_interval: float,
-) -> Iterator[MoveResponse]:
+def handle_move(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[MoveResponse]:
     """C-MOVE (PS3.4 C.4.2): the matches sent to a known node on a new association."""
-    if not permitted(event, Permission.MOVE, policy):
+    config = live.current
+    if not permitted(event, Permission.MOVE, config.policy):
         status = status_dataset(statuses.NOT_AUTHORIZED, "no move permission")
-        yield from refuse_move(event, nodes, status, poll_interval)
+        yield from refuse_move(event, config.destinations, status, config.settings.poll_interval)
         return
-    yield from move_instances(event, dicomweb, nodes, page_size, poll_interval)
+    yield from move_instances(
+        event,
+        dicomweb,
+        config.destinations,
+        config.settings.find_page_size,
+        config.settings.poll_interval,
+    )
 
 
-def handlers(
-    settings: Settings, policy: AccessPolicy, dicomweb: DicomWebClient
-) -> list[EventHandlerType]:
+def handlers(live: Live, dicomweb: DicomWebClient) -> list[EventHandlerType]:
     """The handlers table: every event the bridge answers, with the arguments bound."""
     return [
         (evt.EVT_CONN_OPEN, set_tcp_nodelay),
-        (evt.EVT_CONN_OPEN, set_poll_interval, [settings.poll_interval]),
-        (evt.EVT_REQUESTED, policy.handle_requested),
-        (evt.EVT_C_ECHO, handle_echo, [policy]),
-        (evt.EVT_C_STORE, handle_store, [policy, dicomweb]),
-        (evt.EVT_C_FIND, handle_find, [policy, dicomweb, settings.find_page_size]),
-        (evt.EVT_C_GET, handle_get, [policy, dicomweb, settings.find_page_size]),
-        (
-            evt.EVT_C_MOVE,
-            handle_move,
-            [policy, dicomweb, settings.nodes, settings.find_page_size, settings.poll_interval],
-        ),
+        (evt.EVT_CONN_OPEN, set_poll_interval, [live.current.settings.poll_interval]),
+        (evt.EVT_REQUESTED, handle_requested, [live]),
+        (evt.EVT_C_ECHO, handle_echo, [live]),
+        (evt.EVT_C_STORE, handle_store, [live, dicomweb]),
+        (evt.EVT_C_FIND, handle_find, [live, dicomweb]),
+        (evt.EVT_C_GET, handle_get, [live, dicomweb]),
+        (evt.EVT_C_MOVE, handle_move, [live, dicomweb]),
     ]
 
 
 # -- application ---------------------------------------------------------------------------
 
 
+def routing_config(config: LiveConfig) -> RoutingConfig:
+    """The routing part of the live configuration, as the router reads it at every step."""
+    settings = config.settings
+    return RoutingConfig(
+        routes=settings.routes,
+        destinations=config.destinations,
+        poll_interval=settings.routing_poll_interval,
+        page_size=settings.routing_page_size,
+        batch_size=settings.routing_batch_size,
+        backoff=Backoff(settings.routing_retry_initial, settings.routing_retry_max),
+        keep_settled=settings.routing_keep_settled,
+    )
+
+
 @dataclass
 class Bridge:
-    """The configured AE, its DICOMweb client and, once started, its server."""
+    """The configured AE, its DICOMweb client, its live configuration, its router and status
+    API and, once started, its server; *load* builds the settings again for :meth:`reload`."""
 
     settings: Settings
     ae: AE
     http: httpx.Client
+    live: Live
+    load: Callable[[], Settings]
     evt_handlers: list[EventHandlerType]
+    queue: Queue
+    router: Router
+    admin: AdminServer
+    tls: ssl.SSLContext | None = None
     server: ThreadedAssociationServer | None = None
+    _closed: bool = field(default=False, repr=False)
 
     def start(self) -> ThreadedAssociationServer:
-        """Listen on the configured address in background threads."""
+        """Listen on the configured address in background threads (over TLS when
+        configured); serve the status API; route when routes are configured (now or by a
+        later reload)."""
         server = self.ae.start_server(
-            (self.settings.host, self.settings.port), block=False, evt_handlers=self.evt_handlers
+            (self.settings.host, self.settings.port),
+            block=False,
+            evt_handlers=self.evt_handlers,
+            ssl_context=self.tls,
         )
         assert server is not None  # block=False returns the server
         self.server = server
+        self.admin.start()
+        self.live.subscribe(self._start_routing)
+        self._start_routing(self.live.current)
         log.info(
-            "DIMSE bridge %s listening on %s:%d, storing to %s",
+            "DIMSE bridge %s listening on %s:%d%s, storing to %s",
             self.settings.ae_title,
             self.settings.host,
             self.server.server_address[1],
+            " (TLS)" if self.tls else "",
             self.settings.dicomweb_url,
         )
         return server
+
+    def _start_routing(self, config: LiveConfig) -> None:
+        if config.settings.routes:
+            self.router.start()
+
+    def reload(self) -> ReloadResult:
+        """Re-read the configuration and swap in its reloadable parts, or keep the one in use
+        and log why (:func:`pacs_bridge.live.reload`); open associations stay open."""
+        return reload(self.live, self.load)
 
     @property
     def port(self) -> int:
@@ -166,13 +222,24 @@ class Bridge:
         port: int = self.server.server_address[1]
         return port
 
+    @property
+    def admin_url(self) -> str:
+        """The root URL of the status API."""
+        return f"http://{self.settings.admin_host}:{self.admin.port}"
+
     def close(self) -> None:
-        """Stop listening, end the associations, close the HTTP connections."""
+        """Stop routing and listening, end the associations, close the connections."""
+        if self._closed:
+            return
+        self._closed = True
+        self.router.stop()
+        self.admin.stop()
         if self.server is not None:
             self.server.shutdown()
             self.server = None
         self.ae.shutdown()
         self.http.close()
+        self.queue.engine.dispose()
 
     def __enter__(self) -> Bridge:
         self.start()
@@ -182,9 +249,15 @@ class Bridge:
         self.close()
 
 
-def create_bridge(settings: Settings | None = None) -> Bridge:
-    """Build the bridge: validated settings, the AE and its contexts, the DICOMweb client."""
-    settings = settings or Settings()
+def create_bridge(
+    settings: Settings | None = None, *, load: Callable[[], Settings] = Settings
+) -> Bridge:
+    """Build the bridge: validated settings (*settings*, else ``load()``), the AE and its
+    contexts, the TLS contexts, the DICOMweb client. A reload calls *load* again.
+    :class:`~pacs_bridge.settings.ConfigError` when a TLS file cannot be used."""
+    settings = settings or load()
+    tls = server_context(settings)
+    live = Live(live_config(settings))
     ae = AE(ae_title=settings.ae_title)
     ae.maximum_pdu_size = settings.max_pdu
     ae.maximum_associations = settings.max_associations
@@ -214,5 +287,26 @@ def create_bridge(settings: Settings | None = None) -> Bridge:
         limits=httpx.Limits(max_connections=settings.max_associations),
     )
     dicomweb = DicomWebClient(http, settings.dicomweb_url)
-    policy = AccessPolicy(settings)
-    return Bridge(settings, ae, http, handlers(settings, policy, dicomweb))
+    # Instances sent from files (routing) go out as stored, streamed, never decoded.
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    queue = Queue.open(settings.database_url)
+    assert settings.changefeed_url is not None  # derived by the settings validator
+    feed = ChangeFeedClient(http, settings.changefeed_url)
+    router = Router(lambda: routing_config(live.current), queue, feed, dicomweb, ae)
+    admin = AdminServer(
+        create_admin_app(lambda: live.current.settings, queue, router),
+        settings.admin_host,
+        settings.admin_port,
+    )
+    return Bridge(
+        settings,
+        ae,
+        http,
+        live,
+        load,
+        handlers(live, dicomweb),
+        queue,
+        router,
+        admin,
+        tls,
+    )

@@ -12,12 +12,37 @@ same field names; the environment wins over the file. The allow-list is the ``al
         permissions: [echo, store]
       - ae_title: WORKSTATION
         permissions: [echo, find, get]
-    nodes:                      # C-MOVE destinations by AE title
+    nodes:                      # C-MOVE and routing destinations by AE title
       WORKSTATION: {host: 10.1.2.40, port: 104}
+      PLANNING:                 # over DICOM TLS, its certificate checked against this CA
+        host: planning.example.org
+        port: 2762
+        tls: true
+        tls_ca_certificates: /etc/pacs/planning-ca.pem
+    tls_certificate: /etc/pacs/bridge.pem    # DICOM TLS (PS3.15 Annex B) on the listening port
+    tls_private_key: /etc/pacs/bridge.key    # unencrypted PEM, matching the certificate
+    tls_ca_certificates: /etc/pacs/ca.pem    # optional: peers must present a certificate it signs
+    tls_minimum_version: "1.2"               # or "1.3"
+    routes:                     # store-and-forward (pacs_bridge.routing.rules)
+      - name: ct-to-planning
+        calling_ae: [CT_SCANNER]
+        modality: [CT]
+        to: [PLANNING]
 
 Secure by default: with the allow-list on (the default), only the calling AE titles listed are
 accepted, and an empty list refuses to start; ``allow_any_calling_ae`` switches the check off
 and is refused on a non-loopback address.
+
+TLS (:mod:`pacs_bridge.tls`): with ``tls_certificate`` and ``tls_private_key`` the listening
+port speaks TLS only; with ``tls_ca_certificates`` too, a peer must present a certificate signed
+by one of those CAs (mutual TLS). The bridge presents its certificate to ``tls: true`` nodes,
+which it verifies (host name included) against the node's ``tls_ca_certificates``, else the
+bridge's, else the system's trust store. Relative paths are relative to the working directory.
+The files are read and checked when the bridge starts.
+
+A running bridge re-reads the environment and the file on SIGHUP (:mod:`pacs_bridge.live`):
+``allow``, ``allow_any_calling_ae``, ``require_called_ae_title``, ``nodes`` and
+``find_page_size`` change live; any other change refuses the reload.
 """
 
 from __future__ import annotations
@@ -25,24 +50,34 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pacs_common.dimse import validate_ae_title
 from pacs_common.network import is_loopback
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
+
+from pacs_bridge.routing.rules import Route
 
 ENV_PREFIX = "PACS_BRIDGE_"
 CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
-#: PS3.5 table 6.2-1: an AE title is 1 to 16 characters, no backslash, no control characters.
-AE_TITLE_MAX_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -57,20 +92,6 @@ class Permission(StrEnum):
     FIND = "find"
     GET = "get"
     MOVE = "move"
-
-
-def validate_ae_title(value: str) -> str:
-    """An AE title without its padding (PS3.5 table 6.2-1, VR AE), else ``ValueError``."""
-    title = value.strip(" ")
-    if not title:
-        raise ValueError("an AE title needs at least one non-space character")
-    if len(title) > AE_TITLE_MAX_LENGTH:
-        raise ValueError(f"AE title {title!r} is longer than {AE_TITLE_MAX_LENGTH} characters")
-    if "\\" in title or not title.isascii() or not title.isprintable():
-        raise ValueError(
-            f"AE title {title!r} may hold printable ASCII only, without backslash (PS3.5 6.2)"
-        )
-    return title
 
 
 class AllowedPeer(BaseModel):
@@ -115,12 +136,23 @@ class AllowedPeer(BaseModel):
 
 
 class Node(BaseModel):
-    """A DICOM node the bridge connects to (a C-MOVE destination): its address and port."""
+    """A DICOM node the bridge connects to (a C-MOVE destination): its address and port, and
+    whether it speaks DICOM TLS (PS3.15 Annex B)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = Field(min_length=1, description="Host name or IP address of the node.")
     port: int = Field(ge=1, le=65535)
+    tls: bool = Field(False, description="Connect over TLS and verify the node's certificate.")
+    tls_ca_certificates: Path | None = Field(
+        None, description="PEM CA certificates that sign the node's certificate (needs tls)."
+    )
+
+    @model_validator(mode="after")
+    def _tls_ca_needs_tls(self) -> Node:
+        if self.tls_ca_certificates is not None and not self.tls:
+            raise ValueError("tls_ca_certificates is set but tls is not: add tls: true")
+        return self
 
     @field_validator("host")
     @classmethod
@@ -172,7 +204,43 @@ class Settings(BaseSettings):
     )
     allow: tuple[AllowedPeer, ...] = ()
     nodes: dict[str, Node] = Field(
-        default_factory=dict, description="Known nodes (C-MOVE destinations) by AE title."
+        default_factory=dict,
+        description="Known nodes (C-MOVE and routing destinations) by AE title.",
+    )
+    database_url: str = Field(
+        "sqlite:///./var/bridge.sqlite3",
+        description="The bridge's own database (routing state): sqlite:///PATH or postgresql://.",
+    )
+    changefeed_url: str | None = Field(
+        None, description="The API's change feed (default: beside dicomweb_url, /changefeed)."
+    )
+    routes: tuple[Route, ...] = Field((), description="Store-and-forward route rules.")
+    routing_poll_interval: float = Field(1.0, gt=0, description="Seconds between feed polls.")
+    routing_page_size: int = Field(500, ge=1, le=10000, description="Feed entries per read.")
+    routing_batch_size: int = Field(50, ge=1, description="Instances sent per association.")
+    routing_retry_initial: float = Field(2.0, gt=0, description="First backoff, seconds.")
+    routing_retry_max: float = Field(300.0, gt=0, description="Longest backoff, seconds.")
+    routing_keep_settled: timedelta = Field(
+        timedelta(days=7), description="How long delivered and cancelled deliveries are listed."
+    )
+    admin_host: str = Field("127.0.0.1", description="Address of the HTTP status API.")
+    admin_port: int = Field(
+        8082, ge=0, le=65535, description="Port of the HTTP status API (0: any free port)."
+    )
+    admin_allow_unauthenticated_network: bool = Field(
+        False, description="Serve the status API on a non-loopback address without auth."
+    )
+    tls_certificate: Path | None = Field(
+        None, description="PEM certificate (chain) of the bridge: the listening port uses TLS."
+    )
+    tls_private_key: Path | None = Field(
+        None, description="Unencrypted PEM private key of tls_certificate."
+    )
+    tls_ca_certificates: Path | None = Field(
+        None, description="PEM CA certificates: peers must present a certificate they sign."
+    )
+    tls_minimum_version: Literal["1.2", "1.3"] = Field(
+        "1.2", description="Oldest TLS version accepted (BCP 195: 1.2 or later)."
     )
 
     @field_validator("ae_title")
@@ -197,6 +265,50 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http:// or https:// URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _routing(self) -> Settings:
+        names = [route.name for route in self.routes]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"route names must be unique: {', '.join(twice)}")
+        for route in self.routes:
+            unknown = [title for title in route.to if title not in self.nodes]
+            if unknown:
+                raise ValueError(
+                    f"route {route.name!r} sends to {', '.join(unknown)}, not among the nodes"
+                )
+        if self.changefeed_url is None:
+            root, _, last = self.dicomweb_url.rpartition("/")
+            if last != "dicom-web":
+                raise ValueError(
+                    f"changefeed_url cannot be derived from {self.dicomweb_url!r} (it does not "
+                    "end in /dicom-web): set changefeed_url"
+                )
+            self.changefeed_url = f"{root}/changefeed"
+        if not is_loopback(self.admin_host) and not self.admin_allow_unauthenticated_network:
+            raise ValueError(
+                f"the status API has no authentication yet and is refused on the non-loopback "
+                f"address {self.admin_host!r}: bind it to 127.0.0.1, or set "
+                "admin_allow_unauthenticated_network behind a protecting network policy"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> Settings:
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            given, missing = (
+                ("tls_certificate", "tls_private_key")
+                if self.tls_private_key is None
+                else ("tls_private_key", "tls_certificate")
+            )
+            raise ValueError(f"{given} is set without {missing}: TLS needs both")
+        if self.tls_ca_certificates is not None and self.tls_certificate is None:
+            raise ValueError(
+                "tls_ca_certificates asks peers for certificates, which needs TLS: "
+                "set tls_certificate and tls_private_key"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secure_by_default(self) -> Settings:
@@ -262,3 +374,18 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of setting names to values")
     return data
+
+
+def config_faults(exc: ConfigError | SettingsError | ValidationError) -> list[str]:
+    """One line per fault of a configuration that cannot be loaded, a validation error named
+    as its variable (``PACS_BRIDGE_ALLOW[0].host: ...``)."""
+    if not isinstance(exc, ValidationError):
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        return [f"configuration: {exc}{cause}"]
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        where = f"{ENV_PREFIX}{loc[0].upper()}" if loc else ENV_PREFIX.rstrip("_")
+        path = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+        lines.append(f"{where}{path}: {error['msg']} (got {error.get('input')!r})")
+    return lines

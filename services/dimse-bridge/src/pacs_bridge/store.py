@@ -1,10 +1,15 @@
 """C-STORE SCP (PS3.4 Annex B): each received instance goes to the API with STOW-RS.
 
 The Part 10 object is the data set exactly as received, in the negotiated transfer syntax,
-behind a File Meta Information header (PS3.10 §7.1) built by pynetdicom from the request; it is
-never decoded and re-encoded. Success is answered only after the API's store response lists the
-instance in its ReferencedSOPSequence, so nothing acknowledged can be lost; every other outcome
-is a failure the modality sees (:mod:`pacs_bridge.errors` maps it to a C-STORE status).
+behind a File Meta Information header (PS3.10 §7.1) built from the request; it is never decoded
+and re-encoded. The header names who sent the instance (PS3.10 table 7.1-1): the calling AE
+title as Sending Application Entity Title (0002,0017), the bridge as Source (0002,0016, the AE
+that wrote the file) and Receiving (0002,0018) Application Entity Title; store-and-forward
+routes match on the sender through the API's change feed.
+
+Success is answered only after the API's store response lists the instance in its
+ReferencedSOPSequence, so nothing acknowledged can be lost; every other outcome is a failure
+the modality sees (:mod:`pacs_bridge.errors` maps it to a C-STORE status).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pacs_common import statuses
 from pacs_common.client import DicomWebClient, DicomWebError, StoreResult
 from pydicom.dataset import Dataset
 from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode_file_meta
 from pynetdicom.events import Event
 
 from pacs_bridge.errors import status_dataset, store_failure_status
@@ -29,12 +35,25 @@ def store_instance(event: Event, dicomweb: DicomWebClient) -> Dataset:
     assert isinstance(request, C_STORE)  # bound to EVT_C_STORE only
     sop_instance_uid = str(request.AffectedSOPInstanceUID)
     try:
-        result = dicomweb.store([event.encoded_dataset(include_meta=True)])
+        result = dicomweb.store([part10(event)])
     except (httpx.HTTPError, DicomWebError) as exc:
         status = store_failure_status(exc)
         log.warning("C-STORE %s not stored (0x%04X): %s", sop_instance_uid, status, exc)
         return status_dataset(status, str(exc))
     return _answer(result, sop_instance_uid)
+
+
+def part10(event: Event) -> bytes:
+    """The received data set, as received, behind a File Meta Information header naming the
+    sending and receiving AE titles (PS3.10 §7.1, table 7.1-1)."""
+    meta = event.file_meta
+    receiver = event.assoc.ae.ae_title
+    meta.SourceApplicationEntityTitle = receiver
+    meta.SendingApplicationEntityTitle = event.assoc.requestor.ae_title
+    meta.ReceivingApplicationEntityTitle = receiver
+    return b"".join(
+        (b"\x00" * 128, b"DICM", encode_file_meta(meta), event.encoded_dataset(include_meta=False))
+    )
 
 
 def _answer(result: StoreResult, sop_instance_uid: str) -> Dataset:

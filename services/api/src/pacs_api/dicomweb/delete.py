@@ -8,12 +8,12 @@ row whose object is gone. Unknown UIDs answer 404.
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from pacs_common.storage.base import ObjectStore
 
 from pacs_api.deps import IndexDep, StoreDep
 from pacs_api.dicomweb.scope import InstanceScope, SeriesScope, StudyScope, describe
 from pacs_api.errors import NotFound
 from pacs_api.index.repository import Index, Scope
-from pacs_api.storage.base import ObjectStore
 
 router = APIRouter(tags=["DELETE"])
 

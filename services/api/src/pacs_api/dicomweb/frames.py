@@ -31,6 +31,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pacs_common.dicomjson import tag_key
+from pacs_common.storage.base import ObjectStore
 from pydicom.encaps import generate_fragments, get_frame, parse_basic_offsets
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
@@ -39,7 +40,6 @@ from pacs_api.dicomweb.scope import InstanceScope, describe
 from pacs_api.errors import BadRequest, NotAcceptable, NotFound
 from pacs_api.imaging.transcode import DecodedFrames, Untranscodable
 from pacs_api.index.repository import Index, Scope, StoredInstance
-from pacs_api.storage.base import ObjectStore
 
 router = APIRouter(tags=["WADO-RS"])
 

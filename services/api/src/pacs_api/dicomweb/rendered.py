@@ -26,6 +26,7 @@ from itertools import chain
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
+from pacs_common.storage.base import ObjectStore
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.frames import parse_frame_list
@@ -39,7 +40,6 @@ from pacs_api.errors import BadRequest, NotAcceptable, NotFound
 from pacs_api.imaging.params import THUMBNAIL, RenderOptions, RenderOptionsDep
 from pacs_api.imaging.service import render_instance
 from pacs_api.index.repository import StoredInstance
-from pacs_api.storage.base import ObjectStore
 
 router = APIRouter(tags=["WADO-RS rendered"])
 

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
+from pacs_common.storage.base import ObjectStore
+from pacs_common.storage.readahead import read_ahead
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.negotiation import (
@@ -42,8 +44,6 @@ from pacs_api.errors import NotAcceptable, NotFound
 from pacs_api.imaging.transcode import Untranscodable, refusal, transcode
 from pacs_api.index.repository import Index, Scope, StoredInstance
 from pacs_api.ingest.parse import BULK_MARK
-from pacs_api.storage.base import ObjectStore
-from pacs_api.storage.readahead import read_ahead
 
 router = APIRouter(tags=["WADO-RS"])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 
+from pacs_common.storage.base import ObjectStore
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -21,7 +22,6 @@ from pacs_api.imaging.encode import Viewport, encode, fit
 from pacs_api.imaging.params import RenderOptions
 from pacs_api.imaging.render import NoSuchFrame, Unrenderable, render_frame
 from pacs_api.index.repository import StoredInstance
-from pacs_api.storage.base import ObjectStore
 
 
 def load(store: ObjectStore, stored: StoredInstance) -> Dataset:

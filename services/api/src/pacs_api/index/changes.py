@@ -12,10 +12,10 @@ time already.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, insert, select, text
+from pacs_common.changefeed import ChangeKind as ChangeKind
+from sqlalchemy import Connection, func, insert, select, text
 from sqlmodel import col
 
 from pacs_api.index.models import Change, utcnow
@@ -24,31 +24,45 @@ from pacs_api.index.models import Change, utcnow
 _APPEND_LOCK = 0x66656564  # "feed"
 
 
-class ChangeKind(StrEnum):
-    STORED = "stored"  # a new instance, or new bytes for one (overwrite policy)
-    DELETED = "deleted"
+class Entry(NamedTuple):
+    """What the feed says of one instance: its UIDs, and what routing rules match on."""
+
+    study: str
+    series: str
+    instance: str
+    sop_class: str
+    modality: str = ""
+    #: The AE title the instance came from (PS3.10 table 7.1-1 (0002,0017), else (0002,0016)),
+    #: known for stored instances.
+    sender_ae: str = ""
 
 
-def append(
-    connection: Connection, kind: ChangeKind, instances: Iterable[tuple[str, str, str, str]]
-) -> None:
-    """Append ``(study, series, sop instance, sop class)`` UIDs; call last, before commit."""
+def append(connection: Connection, kind: ChangeKind, entries: Iterable[Entry]) -> None:
+    """Append one entry per instance; call last, before commit."""
+    at = utcnow()
     rows = [
         {
             "kind": kind.value,
-            "study_instance_uid": study,
-            "series_instance_uid": series,
-            "sop_instance_uid": sop,
-            "sop_class_uid": sop_class,
-            "at": utcnow(),
+            "study_instance_uid": entry.study,
+            "series_instance_uid": entry.series,
+            "sop_instance_uid": entry.instance,
+            "sop_class_uid": entry.sop_class,
+            "modality": entry.modality[:16],
+            "sender_ae": entry.sender_ae[:16],
+            "at": at,
         }
-        for study, series, sop, sop_class in instances
+        for entry in entries
     ]
     if not rows:
         return
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
     connection.execute(insert(Change), rows)
+
+
+def head(connection: Connection) -> int:
+    """The ``seq`` of the newest entry (0 for an empty feed)."""
+    return int(connection.execute(select(func.max(col(Change.seq)))).scalar() or 0)
 
 
 def read(connection: Connection, after: int, limit: int) -> list[dict[str, Any]]:

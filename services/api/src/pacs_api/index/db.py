@@ -1,81 +1,23 @@
-"""The index database: engine creation and schema migrations.
-
-SQLite is the embedded default and PostgreSQL the scale-out one; both are reached through the
-same SQLAlchemy code. SQLite runs in WAL mode with ``synchronous=FULL`` so that a committed
-instance row survives a power loss, not only a process crash.
-"""
+"""The index database: the engine (:func:`pacs_common.database.make_engine`) and the index's
+schema migrations (``migrations/``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from pacs_common.database import WRITE_OPTION, make_engine
+from pacs_common.database import migrate as migrate_schema
+from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: Execution option marking a write transaction (see :func:`_sqlite_begin`).
-WRITE_OPTION = "pacs_write"
-
-
-def make_engine(url: str) -> Engine:
-    """Create the engine for a database URL (``sqlite:///path`` or ``postgresql://...``).
-
-    ``postgresql://`` URLs are driven by psycopg 3. For SQLite the parent directory is created.
-    """
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy, not the sqlite3 module, emit BEGIN (so savepoints and BEGIN IMMEDIATE
-    # work: SQLAlchemy's documented pysqlite recipe).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    """Writers take SQLite's write lock when they begin (``BEGIN IMMEDIATE``): a transaction
-    that reads and then writes can then never fail on a snapshot another writer made stale."""
-    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
 #: Key of the PostgreSQL advisory lock that serialises migrations (any constant will do).
 _MIGRATION_LOCK = 0x70616373  # "pacs"
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (keeps existing data).
+    """Bring the index schema to the newest migration (keeps existing data); safe to run from
+    every worker and replica at once (:func:`pacs_common.database.migrate`)."""
+    migrate_schema(engine, MIGRATIONS, lock_key=_MIGRATION_LOCK)
 
-    Every worker process and replica runs this at start, so concurrent runs are serialised:
-    by an advisory lock on PostgreSQL, by SQLite's write lock (``BEGIN IMMEDIATE``) on SQLite.
-    The second runner then finds the schema current and does nothing.
-    """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as plain:
-        connection = plain.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
-                )
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+
+__all__ = ["MIGRATIONS", "WRITE_OPTION", "make_engine", "migrate"]

@@ -39,6 +39,7 @@ class InstanceRecord:
     metadata: dict[str, Any]
     metadata_text: str
     bulk: dict[str, tuple[int, int]]
+    sender_ae: str = ""
 
 
 class Outcome(StrEnum):
@@ -265,7 +266,14 @@ def register(
         connection,
         changes.ChangeKind.STORED,
         (
-            (r.study_uid, r.series_uid, r.sop_instance_uid, r.sop_class_uid)
+            changes.Entry(
+                r.study_uid,
+                r.series_uid,
+                r.sop_instance_uid,
+                r.sop_class_uid,
+                _text(r.metadata, "Modality"),
+                r.sender_ae,
+            )
             for r, result in zip(records, results, strict=True)
             if result.outcome in (Outcome.CREATED, Outcome.REPLACED)
         ),

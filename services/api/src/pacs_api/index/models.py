@@ -152,4 +152,6 @@ class Change(SQLModel, table=True):
     series_instance_uid: str = Field(max_length=64)
     sop_instance_uid: str = Field(max_length=64)
     sop_class_uid: str = Field(max_length=64)
+    modality: str = Field(default="", max_length=16)
+    sender_ae: str = Field(default="", max_length=16)
     at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))

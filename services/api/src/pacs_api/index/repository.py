@@ -106,7 +106,9 @@ class Index:
                 return False
             session.execute(delete(Instance).where(col(Instance.pk) == row[0]))
             _prune(session, {row[1]})
-            changes.append(session.connection(), changes.ChangeKind.DELETED, [tuple(row[2:])])
+            changes.append(
+                session.connection(), changes.ChangeKind.DELETED, [changes.Entry(*row[2:])]
+            )
             session.commit()
             return True
 
@@ -148,7 +150,9 @@ class Index:
                 session.execute(delete(Instance).where(col(Instance.pk).in_([r[0] for r in rows])))
             _prune(session, {r[2] for r in rows})
             changes.append(
-                session.connection(), changes.ChangeKind.DELETED, [tuple(r[3:]) for r in rows]
+                session.connection(),
+                changes.ChangeKind.DELETED,
+                [changes.Entry(*r[3:]) for r in rows],
             )
             session.commit()
             return [r[1] for r in rows]
@@ -164,10 +168,12 @@ class Index:
             return session.execute(statement).first() is not None
 
     # -- change feed ----------------------------------------------------------------------
-    def changes(self, after: int, limit: int) -> list[dict[str, Any]]:
-        """Change feed entries after *after*, oldest first (:mod:`pacs_api.index.changes`)."""
+    def changes(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Change feed entries after *after*, oldest first, and the newest entry's ``seq``
+        (:mod:`pacs_api.index.changes`)."""
         with self.session() as session:
-            return changes.read(session.connection(), after, limit)
+            connection = session.connection()
+            return changes.read(connection, after, limit), changes.head(connection)
 
     # -- queries --------------------------------------------------------------------------
     def search(self, query: QidoQuery) -> QidoResult:
@@ -229,15 +235,16 @@ def _where_scope(statement: Select[*_Row], scope: Scope) -> Select[*_Row]:
     return statement
 
 
-def _identified(statement: Select[*_Row]) -> Select[*_Row, str, str, str, str]:
+def _identified(statement: Select[*_Row]) -> Select[*_Row, str, str, str, str, str]:
     """*statement* joined to its series and study, with the instance's four identifying UIDs
-    appended to each row (for the change feed)."""
+    and its modality appended to each row (the fields of a :class:`changes.Entry`)."""
     return (
         statement.add_columns(
             col(Study.study_instance_uid),
             col(Series.series_instance_uid),
             col(Instance.sop_instance_uid),
             col(Instance.sop_class_uid),
+            col(Series.modality),
         )
         .join_from(Instance, Series, col(Instance.series_fk) == col(Series.pk))
         .join(Study, col(Series.study_fk) == col(Study.pk))

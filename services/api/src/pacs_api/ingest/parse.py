@@ -56,6 +56,7 @@ class ParsedInstance:
     transfer_syntax_uid: str
     metadata: dict[str, Any]
     bulk: dict[str, tuple[int, int]]
+    sender_ae: str = ""
 
     def metadata_text(self) -> str:
         return json.dumps(self.metadata, separators=(",", ":"), ensure_ascii=False)
@@ -113,7 +114,20 @@ def read_instance(file: IO[bytes], size: int, *, bulk_threshold: int = 1024) -> 
         transfer_syntax_uid=ts,
         metadata=metadata,
         bulk=bulk,
+        sender_ae=_sender_ae(meta),
     )
+
+
+def _sender_ae(meta: Dataset | None) -> str:
+    """The AE title the object came from, as its File Meta Information states it (PS3.10
+    table 7.1-1): the Sending Application Entity Title (0002,0017) of the AE that sent it over
+    the network (the DIMSE bridge writes the calling AE title there), else the Source
+    Application Entity Title (0002,0016) of the AE that wrote the file."""
+    for keyword in ("SendingApplicationEntityTitle", "SourceApplicationEntityTitle"):
+        value = getattr(meta, keyword, None)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:16]
+    return ""
 
 
 def _read_header(file: IO[bytes], defer_size: int) -> Dataset:

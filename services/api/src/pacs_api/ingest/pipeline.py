@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO, cast
 
 from pacs_common import statuses
+from pacs_common.storage.base import ObjectStore
 
 from pacs_api.index.ingest import InstanceRecord, Outcome
 from pacs_api.index.repository import Index
 from pacs_api.ingest.parse import InvalidInstance, read_instance
 from pacs_api.settings import OverwritePolicy, Settings
-from pacs_api.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ class Ingest:
             metadata=parsed.metadata,
             metadata_text=parsed.metadata_text(),
             bulk=parsed.bulk,
+            sender_ae=parsed.sender_ae,
         )
         # Whether the instance is new, the same bytes again or a conflict is settled when its
         # row is committed (flush). The same bytes land on the same key (it holds the digest),

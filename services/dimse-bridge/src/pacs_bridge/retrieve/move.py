@@ -17,7 +17,9 @@ answered after the destination association too, as pynetdicom asks for the desti
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pacs_common.client import DicomWebClient
@@ -72,21 +74,30 @@ COMPRESSED = (
 MoveResponse = tuple[str | None, int | None] | tuple[str, int, dict[str, Any]] | int | SubOperation
 
 
+@dataclass(frozen=True)
+class Destination:
+    """A known node and, for a TLS node, the context the bridge connects to it with."""
+
+    node: Node
+    tls: ssl.SSLContext | None = None
+
+
 def move_instances(
     event: Event,
     dicomweb: DicomWebClient,
-    nodes: Mapping[str, Node],
+    destinations: Mapping[str, Destination],
     page_size: int,
     poll_interval: float,
 ) -> Iterator[MoveResponse]:
     """The responses to one C-MOVE request, in pynetdicom's ``EVT_C_MOVE`` protocol."""
-    node = _destination(event, nodes)
-    if node is None:
+    destination = _destination(event, destinations)
+    if destination is None:
         yield None, None
         return
     retrieval = prepare(event, dicomweb, page_size)
     matches = [] if isinstance(retrieval, Dataset) else retrieval.matches
-    yield node.host, node.port, _association_options(matches, poll_interval)
+    node = destination.node
+    yield node.host, node.port, _association_options(matches, destination, poll_interval)
     if isinstance(retrieval, Dataset):
         yield from refused(retrieval)
         return
@@ -94,32 +105,38 @@ def move_instances(
 
 
 def refuse_move(
-    event: Event, nodes: Mapping[str, Node], status: Dataset, poll_interval: float
+    event: Event,
+    destinations: Mapping[str, Destination],
+    status: Dataset,
+    poll_interval: float,
 ) -> Iterator[MoveResponse]:
     """The answer to a C-MOVE refused before its search (*status*), or 0xA801 for an unknown
     destination."""
-    node = _destination(event, nodes)
-    if node is None:
+    destination = _destination(event, destinations)
+    if destination is None:
         yield None, None
         return
-    yield node.host, node.port, _association_options([], poll_interval)
+    node = destination.node
+    yield node.host, node.port, _association_options([], destination, poll_interval)
     yield from refused(status)
 
 
-def _destination(event: Event, nodes: Mapping[str, Node]) -> Node | None:
+def _destination(event: Event, destinations: Mapping[str, Destination]) -> Destination | None:
     title = str(event.move_destination or "").strip()
-    node = nodes.get(title)
-    if node is None:
+    destination = destinations.get(title)
+    if destination is None:
         log.warning("C-MOVE to unknown destination %r refused", title)
-    return node
+    return destination
 
 
-def _association_options(matches: list[Match], poll_interval: float) -> dict[str, Any]:
+def _association_options(
+    matches: list[Match], destination: Destination, poll_interval: float
+) -> dict[str, Any]:
     """``AE.associate`` arguments of the destination association (TCP_NODELAY on its socket,
-    the bridge's poll interval); without instances to send (a refused request) it proposes
-    Verification only."""
+    the bridge's poll interval, TLS for a TLS node); without instances to send (a refused
+    request) it proposes Verification only."""
     sop_classes = list(dict.fromkeys(match.sop_class for match in matches))
-    return {
+    options: dict[str, Any] = {
         "contexts": storage_contexts(sop_classes) or [build_context(VERIFICATION)],
         "evt_handlers": [
             (evt.EVT_CONN_OPEN, set_tcp_nodelay),
@@ -127,6 +144,9 @@ def _association_options(matches: list[Match], poll_interval: float) -> dict[str
             (evt.EVT_CONN_OPEN, send_as_stored_on_open),
         ],
     }
+    if destination.tls is not None:
+        options["tls_args"] = (destination.tls, destination.node.host)
+    return options
 
 
 def storage_contexts(sop_classes: list[str]) -> list[PresentationContext]:

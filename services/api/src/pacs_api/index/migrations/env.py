@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by :func:`pacs_api.index.db.migrate`."""
+"""Alembic environment: runs on the connection :func:`pacs_common.database.migrate` hands over."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=SQLModel.metadata,
+    version_table=context.config.attributes.get("version_table", "alembic_version"),
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():

@@ -1,5 +1,5 @@
 """Reading many objects in order, with the next few fetched while the current one is sent
-(for stores whose :attr:`~pacs_api.storage.base.ObjectStore.read_ahead` asks for it).
+(for stores whose :attr:`~pacs_common.storage.base.ObjectStore.read_ahead` asks for it).
 
 A WADO-RS series retrieve reads hundreds of objects one after another; on S3 each GET is
 mostly waiting (measured on SeaweedFS: ~2.3 ms for a 512 KiB object), so reading them in turn
@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from pacs_api.storage.base import ObjectStore
+from pacs_common.storage.base import ObjectStore
 
 WINDOW = 4
 WHOLE_LIMIT = 16 * 1024 * 1024

@@ -1,4 +1,5 @@
-"""Object storage: the :class:`ObjectStore` contract, its two backends, and :func:`open_store`.
+"""Object storage: the :class:`ObjectStore` contract, its two backends, and :func:`open_store`,
+shared by the services that keep objects (the API's instances, the exporter's meshes).
 
 ``settings.store_url`` picks the backend:
 
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from pacs_api.settings import Settings
-from pacs_api.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, check_key
-from pacs_api.storage.filesystem import FilesystemStore
-from pacs_api.storage.s3 import S3Store
+from pacs_common.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, check_key
+from pacs_common.storage.filesystem import FilesystemStore
+from pacs_common.storage.s3 import S3Store
 
 __all__ = [
     "FilesystemStore",
@@ -36,7 +37,20 @@ _FORMS = "file://PATH, s3://HOST:PORT/BUCKET or s3+https://HOST:PORT/BUCKET"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-def open_store(settings: Settings) -> ObjectStore:
+class StoreSettings(Protocol):
+    """The settings a service gives :func:`open_store` (its own ``Settings`` has these)."""
+
+    @property
+    def store_url(self) -> str: ...
+    @property
+    def s3_access_key(self) -> str | None: ...
+    @property
+    def s3_secret_key(self) -> str | None: ...
+    @property
+    def s3_region(self) -> str | None: ...
+
+
+def open_store(settings: StoreSettings) -> ObjectStore:
     """Open the object store that ``settings.store_url`` names.
 
     Raises :class:`ValueError` for a malformed URL or missing S3 credentials, and
@@ -55,9 +69,10 @@ def open_store(settings: Settings) -> ObjectStore:
     if scheme in ("s3", "s3+https"):
         endpoint, bucket = _parse_s3(rest)
         if not settings.s3_access_key or not settings.s3_secret_key:
+            prefix = _env_prefix(settings)
             raise ValueError(
                 f"store_url {url!r} is an S3 store: set both s3_access_key and s3_secret_key "
-                "(PACS_API_S3_ACCESS_KEY, PACS_API_S3_SECRET_KEY)"
+                f"({prefix}S3_ACCESS_KEY, {prefix}S3_SECRET_KEY)"
             )
         return S3Store(
             endpoint,
@@ -68,6 +83,13 @@ def open_store(settings: Settings) -> ObjectStore:
             region=settings.s3_region,
         )
     raise ValueError(f"store_url scheme {scheme!r} is not supported; expected {_FORMS}")
+
+
+def _env_prefix(settings: Any) -> str:
+    """The environment prefix of a pydantic-settings class (``PACS_API_``), else nothing."""
+    config = getattr(type(settings), "model_config", {})
+    prefix = config.get("env_prefix", "") if isinstance(config, dict) else ""
+    return str(prefix)
 
 
 def _parse_s3(rest: str) -> tuple[str, str]:

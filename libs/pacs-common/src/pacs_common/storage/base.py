@@ -1,7 +1,7 @@
 """The object store contract.
 
-Two backends implement it: :class:`~pacs_api.storage.filesystem.FilesystemStore` (the embedded
-default) and :class:`~pacs_api.storage.s3.S3Store` (any S3-compatible server, through the
+Two backends implement it: :class:`~pacs_common.storage.filesystem.FilesystemStore` (the embedded
+default) and :class:`~pacs_common.storage.s3.S3Store` (any S3-compatible server, through the
 ``minio`` SDK). The same contract test suite runs on both.
 
 Guarantees every backend gives:

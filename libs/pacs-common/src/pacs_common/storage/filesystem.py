@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pacs_api.storage.base import (
+from pacs_common.storage.base import (
     CHUNK_SIZE,
     ObjectInfo,
     ObjectNotFound,

@@ -24,7 +24,7 @@ from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
 
-from pacs_api.storage.base import (
+from pacs_common.storage.base import (
     CHUNK_SIZE,
     ObjectInfo,
     ObjectNotFound,

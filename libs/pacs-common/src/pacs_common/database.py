@@ -1,0 +1,81 @@
+"""Relational databases of the services: engine creation and schema migrations.
+
+SQLite is the embedded default and PostgreSQL the scale-out one; both are reached through the
+same SQLAlchemy code. SQLite runs in WAL mode with ``synchronous=FULL`` so that a committed row
+survives a power loss, not only a process crash, and writers take its write lock when they
+begin (see :data:`WRITE_OPTION`). Each service keeps its own Alembic migrations and, when two
+share one PostgreSQL database, its own version table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+#: Execution option marking a write transaction: on SQLite it begins with ``BEGIN IMMEDIATE``,
+#: so a transaction that reads and then writes never fails on a snapshot another writer made
+#: stale.
+WRITE_OPTION = "pacs_write"
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for a database URL (``sqlite:///path`` or ``postgresql://...``).
+
+    ``postgresql://`` URLs are driven by psycopg 3. For SQLite the parent directory is created.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, emit BEGIN (so savepoints and BEGIN IMMEDIATE
+    # work: SQLAlchemy's documented pysqlite recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def migrate(
+    engine: Engine, migrations: Path, *, lock_key: int, version_table: str = "alembic_version"
+) -> None:
+    """Bring the schema to the newest migration in *migrations* (keeps existing data).
+
+    Every worker process and replica runs this at start, so concurrent runs are serialised:
+    by the advisory lock *lock_key* on PostgreSQL, by SQLite's write lock (``BEGIN
+    IMMEDIATE``) on SQLite. The second runner then finds the schema current and does nothing.
+    The migration environment (``env.py``) finds the connection in
+    ``config.attributes["connection"]`` and the version table in ``["version_table"]``.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    with engine.connect() as plain:
+        connection = plain.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+            config.attributes["connection"] = connection
+            config.attributes["version_table"] = version_table
+            command.upgrade(config, "head")

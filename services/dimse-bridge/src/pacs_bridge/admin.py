@@ -1,0 +1,184 @@
+"""The bridge's HTTP status API: health probes and store-and-forward routing progress.
+
+``GET /healthz`` (the process answers), ``GET /readyz`` (its database answers),
+``GET /routing`` (every destination's queue: pending, delivered, failed, cancelled, oldest
+waiting, backoff and last error), ``GET /routing/destinations/{ae_title}/deliveries``
+(the deliveries, newest first, optionally in one state, with their last status and reason) and
+``POST /routing/destinations/{ae_title}/retry`` (failed deliveries back in the queue, backoff
+ended). It has no authentication yet, so it is bound to loopback unless told otherwise
+(:class:`pacs_bridge.settings.Settings`); ``pacs routing`` is its command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from pacs_bridge.routing.queue import Queue, State
+from pacs_bridge.routing.router import Router
+from pacs_bridge.settings import Settings
+
+#: A destination in a path: its AE title (PS3.5 table 6.2-1: at most 16 characters).
+Title = Annotated[str, Path(min_length=1, max_length=16, description="Destination AE title.")]
+
+
+class DestinationProgress(BaseModel):
+    ae_title: str
+    host: str | None = Field(description="The node's address (None: no longer configured).")
+    port: int | None
+    pending: int
+    delivered: int = Field(description="Delivered and still listed (see routing_keep_settled).")
+    failed: int = Field(description="Refused by the destination; retry with POST .../retry.")
+    cancelled: int = Field(description="Deleted from the archive before delivery.")
+    oldest_pending_at: datetime | None
+    consecutive_failures: int
+    next_attempt_at: datetime | None = Field(description="End of the backoff, if in one.")
+    last_error: str
+    last_error_at: datetime | None
+    last_success_at: datetime | None
+
+
+class RouteView(BaseModel):
+    name: str
+    to: list[str]
+
+
+class RoutingStatus(BaseModel):
+    leading: bool = Field(description="This replica routes (others stand by).")
+    cursor: int = Field(description="Last change feed entry queued.")
+    feed_error: str = Field(description="Why the change feed cannot be read, if it cannot.")
+    routes: list[RouteView]
+    destinations: list[DestinationProgress]
+
+
+class DeliveryView(BaseModel):
+    seq: int = Field(description="The change feed entry.")
+    route: str
+    state: State
+    study: str
+    series: str
+    instance: str
+    sop_class: str
+    attempts: int
+    last_status: int | None = Field(description="The destination's last C-STORE status.")
+    last_error: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Requeued(BaseModel):
+    requeued: int
+
+
+def create_admin_app(current: Callable[[], Settings], queue: Queue, router: Router) -> FastAPI:
+    """The status API over *queue*; *current* gives the settings in use (a reload swaps
+    them)."""
+    app = FastAPI(
+        title="pacs-cloud DIMSE bridge status",
+        version="1",
+        description="Health probes and store-and-forward routing progress of the DIMSE bridge.",
+    )
+
+    def known(ae_title: str) -> str:
+        listed = {status.ae_title for status in queue.summary()}
+        if ae_title not in current().nodes and ae_title not in listed:
+            raise HTTPException(404, f"{ae_title!r} is neither a node nor a destination")
+        return ae_title
+
+    @app.get("/healthz", summary="The process answers")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        summary="The bridge's database answers",
+        responses={503: {"description": "The database cannot be reached."}},
+    )
+    def readyz() -> dict[str, str]:
+        try:
+            with queue.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001  any driver error means "not ready"
+            raise HTTPException(503, f"the bridge database cannot be reached: {exc}") from None
+        return {"status": "ready"}
+
+    @app.get("/routing", summary="Progress of every routing destination")
+    def routing() -> RoutingStatus:
+        settings = current()
+        destinations = []
+        for status in queue.summary():
+            node = settings.nodes.get(status.ae_title)
+            destinations.append(
+                DestinationProgress(
+                    host=node.host if node else None,
+                    port=node.port if node else None,
+                    **dataclasses.asdict(status),
+                )
+            )
+        return RoutingStatus(
+            leading=router.leading,
+            cursor=queue.cursor(),
+            feed_error=router.feed_error,
+            routes=[RouteView(name=r.name, to=list(r.to)) for r in settings.routes],
+            destinations=destinations,
+        )
+
+    @app.get(
+        "/routing/destinations/{ae_title}/deliveries",
+        summary="Deliveries to one destination, newest first",
+        responses={404: {"description": "Not a node or destination."}},
+    )
+    def deliveries(
+        ae_title: Title,
+        state: Annotated[State | None, Query(description="Only deliveries in this state.")] = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+    ) -> list[DeliveryView]:
+        rows = queue.deliveries(known(ae_title), state, limit)
+        return [DeliveryView.model_validate(row, from_attributes=True) for row in rows]
+
+    @app.post(
+        "/routing/destinations/{ae_title}/retry",
+        summary="Put failed deliveries back in the queue and end the backoff",
+        responses={404: {"description": "Not a node or destination."}},
+    )
+    def retry(ae_title: Title) -> Requeued:
+        return Requeued(requeued=queue.retry(known(ae_title)))
+
+    return app
+
+
+class AdminServer:
+    """uvicorn serving the status API in a background thread."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self.app = app
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        )
+        self.thread = threading.Thread(target=self.server.run, name="admin-http", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        while not self.server.started and self.thread.is_alive():
+            threading.Event().wait(0.02)
+        if not self.server.started:
+            raise RuntimeError("the status API could not start (is its port in use?)")
+
+    @property
+    def port(self) -> int:
+        sockets = [s for server in self.server.servers for s in server.sockets]
+        port: int = sockets[0].getsockname()[1]
+        return port
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)

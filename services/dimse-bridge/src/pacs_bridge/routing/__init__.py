@@ -1,0 +1,1 @@
+"""Store-and-forward routing: instances the archive stores go on to other DICOM nodes."""

@@ -1,0 +1,1 @@
+"""pacs-cloud mesh exporter core."""

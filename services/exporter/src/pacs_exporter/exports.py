@@ -1,0 +1,139 @@
+"""The export jobs' REST resource.
+
+``POST /exports`` queues a job (202, ``Location: /exports/{id}``); ``GET /exports`` lists the
+newest; ``GET /exports/{id}`` shows one (state, progress, report, error);
+``GET /exports/{id}/file`` streams its mesh; ``DELETE /exports/{id}`` cancels a queued or
+running job, or deletes a finished one with its objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from pacs_common.storage import ObjectNotFound
+
+from pacs_exporter.deps import QueueDep, StoreDep, WorkersDep
+from pacs_exporter.errors import ExportError
+from pacs_exporter.formats import FORMATS
+from pacs_exporter.jobs.queue import Job, JobQueue, State
+from pacs_exporter.problems import Conflict, NotFound, Unprocessable
+from pacs_exporter.schemas import ExportJob, ExportList, ExportRequest
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job's id.")]
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+def _job(queue: JobQueue, job_id: str) -> Job:
+    job = queue.get(job_id)
+    if job is None:
+        raise NotFound(f"no export job {job_id}")
+    return job
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Ask for a mesh of a CT series",
+    responses={422: {"description": "Not a valid export (the reasons).", **_PROBLEM}},
+)
+def submit(
+    request: ExportRequest, queue: QueueDep, workers: WorkersDep, response: Response
+) -> ExportJob:
+    try:
+        request.mesh_options()
+    except ExportError as exc:
+        raise Unprocessable(exc.reason) from exc
+    job = queue.submit(request.study, request.series, request.model_dump(mode="json"))
+    workers.wake()
+    response.headers["Location"] = f"/exports/{job.id}"
+    return ExportJob.of(job)
+
+
+@router.get("", summary="The newest export jobs")
+def recent(
+    queue: QueueDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    state: Annotated[State | None, Query(description="Only jobs in this state.")] = None,
+) -> ExportList:
+    return ExportList(jobs=[ExportJob.of(job) for job in queue.recent(limit, state)])
+
+
+@router.get(
+    "/{job_id}",
+    summary="One export job: state, progress, report, error",
+    responses={404: _PROBLEM},
+)
+def show(job_id: JobId, queue: QueueDep) -> ExportJob:
+    return ExportJob.of(_job(queue, job_id))
+
+
+@router.get(
+    "/{job_id}/file",
+    summary="Download the mesh of a succeeded job",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The mesh (model/stl, model/obj, or application/octet-stream for "
+            "PLY), named in Content-Disposition.",
+            "content": {f.media_type: {} for f in FORMATS.values()},
+        },
+        404: _PROBLEM,
+        409: {"description": "The job has not succeeded.", **_PROBLEM},
+    },
+)
+def download(job_id: JobId, queue: QueueDep, store: StoreDep) -> StreamingResponse:
+    job = _job(queue, job_id)
+    if job.state is not State.SUCCEEDED or job.file_key is None:
+        raise Conflict(f"export job {job_id} is {job.state.value}: it has no file")
+    output = FORMATS[ExportRequest.model_validate(job.request).format]
+    try:
+        size = store.stat(job.file_key).size
+        chunks: Iterator[bytes] = store.open(job.file_key)
+    except ObjectNotFound as exc:
+        raise NotFound(f"the file of export job {job_id} is no longer in the store") from exc
+    filename = job.file_key.rsplit("/", 1)[-1]
+    return StreamingResponse(
+        chunks,
+        media_type=output.media_type,
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
+
+
+@router.delete(
+    "/{job_id}",
+    summary="Cancel a queued or running job, or delete a finished one and its file",
+    response_class=Response,
+    responses={
+        200: {"model": ExportJob, "description": "The job was queued: it is cancelled."},
+        202: {
+            "model": ExportJob,
+            "description": "The job is running: its worker stops at its next progress point "
+            "and marks it cancelled (cancel_requested until then).",
+        },
+        204: {"description": "The finished job and its objects are deleted."},
+        404: _PROBLEM,
+    },
+)
+def cancel_or_delete(job_id: JobId, queue: QueueDep, store: StoreDep) -> Response:
+    job = _job(queue, job_id)
+    if not job.finished:
+        job = queue.cancel(job_id) or job
+        return JSONResponse(
+            ExportJob.of(job).model_dump(mode="json"),
+            status_code=status.HTTP_200_OK if job.finished else status.HTTP_202_ACCEPTED,
+        )
+    removed = queue.remove(job_id)
+    if removed is None:
+        raise NotFound(f"no export job {job_id}")
+    keys = [key for key in (removed.file_key, removed.report_key) if key]
+    if keys:
+        store.delete(keys)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

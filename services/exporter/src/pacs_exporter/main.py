@@ -1,0 +1,64 @@
+"""The exporter's entry point: :func:`create_app` builds the FastAPI application and its
+workers.
+
+Routes are listed in one place, :mod:`pacs_exporter.routes`; the jobs run in
+:mod:`pacs_exporter.worker` threads (``settings.workers`` per process), started and stopped
+with the application's lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from pacs_common.client import DicomWebClient
+from pacs_common.storage import open_store
+
+from pacs_exporter.jobs.queue import JobQueue
+from pacs_exporter.problems import install_error_handlers
+from pacs_exporter.routes import include_routes
+from pacs_exporter.settings import Settings
+from pacs_exporter.worker import Observer, Workers
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, observer: Observer | None = None) -> FastAPI:
+    """Build the application: validate settings, migrate the jobs' database, open the store
+    and the API client; the workers start with the application and stop with it.
+    *observer* sees every progress point of the workers (see :data:`worker.Observer`)."""
+    settings = settings or Settings()
+    queue = JobQueue.open(settings.database_url)
+    store = open_store(settings)
+    http = httpx.Client(timeout=settings.dicomweb_timeout)
+    client = DicomWebClient(http, settings.dicomweb_url)
+    workers = Workers(queue, store, client, settings, observer=observer)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        workers.start()
+        try:
+            yield
+        finally:
+            workers.stop()
+            http.close()
+            store.close()
+            queue.close()
+
+    app = FastAPI(
+        title="pacs-cloud mesh exporter",
+        version="0.1.0",
+        summary="CT series to watertight STL / PLY / OBJ meshes in patient millimetres, as "
+        "jobs with progress.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.queue = queue
+    app.state.store = store
+    app.state.workers = workers
+    install_error_handlers(app)
+    include_routes(app)
+    return app

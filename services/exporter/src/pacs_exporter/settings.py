@@ -1,0 +1,101 @@
+"""Exporter settings: one validated object, built by the app factory, never at import.
+
+Values come from ``PACS_EXPORTER_*`` environment variables. The defaults are the embedded
+setup: jobs in a SQLite file and meshes in a filesystem store under ``./var/``, the series read
+from the API that ``make run`` starts beside it. PostgreSQL and S3 are one URL each.
+"""
+
+from __future__ import annotations
+
+from pacs_common.network import is_loopback
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the mesh exporter, from ``PACS_EXPORTER_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PACS_EXPORTER_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=1, le=65535)
+    dicomweb_url: str = Field(
+        "http://127.0.0.1:8080/dicom-web",
+        description="DICOMweb root of the API the series are read from (WADO-RS) and stored "
+        "back to (STOW-RS).",
+    )
+    dicomweb_timeout: float = Field(
+        120.0, gt=0, description="Seconds to wait for each request to the API."
+    )
+    database_url: str = Field(
+        "sqlite:///./var/exporter.sqlite3",
+        description="The jobs' database: sqlite:///PATH or postgresql://... (its own version "
+        "table, so it may share a PostgreSQL database with another service).",
+    )
+    store_url: str = Field(
+        "file://./var/exports",
+        description="Where meshes and reports go: file://PATH, or s3://[host:port]/bucket "
+        "(with s3_access_key/s3_secret_key; s3+https:// for TLS).",
+    )
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str | None = None
+
+    workers: int = Field(
+        1,
+        ge=0,
+        description="Worker threads per process running export jobs (0: this process only "
+        "answers the REST API; workers in other processes run the jobs).",
+    )
+    memory_budget_bytes: int = Field(
+        4 * 1024**3,
+        ge=1,
+        description="Estimated peak memory a job may use (the series, the volume and the mesh "
+        "stages); a job over it fails before work starts.",
+    )
+    lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a claimed job stays with its worker without a renewal; the "
+        "worker renews it every third of that while it runs. A job whose lease expired is "
+        "taken over by another worker.",
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="Attempts of a job (lease expiries, unreachable API) before it fails."
+    )
+    retry_delay_seconds: float = Field(
+        10.0, ge=0, description="Wait before a job whose API could not be reached is retried."
+    )
+    poll_seconds: float = Field(
+        1.0, gt=0, description="How often an idle worker looks for queued jobs."
+    )
+    spool_dir: str | None = Field(
+        None,
+        description="Where meshes are written before they go to the store (default: the "
+        "system temp directory).",
+    )
+
+    allow_unauthenticated_network: bool = Field(
+        False,
+        description="Allow binding a non-loopback address although the exporter has no "
+        "authentication (only behind a proxy that authenticates every request).",
+    )
+
+    @model_validator(mode="after")
+    def _secure_by_default(self) -> Settings:
+        """Refuse to serve the network without authentication (ARCHITECTURE.md, secure by
+        default): the exporter has no authentication of its own yet."""
+        if not is_loopback(self.host) and not self.allow_unauthenticated_network:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address and the exporter has no "
+                "authentication configured: bind 127.0.0.1 and put an authenticating reverse "
+                "proxy in front, then set PACS_EXPORTER_ALLOW_UNAUTHENTICATED_NETWORK=true"
+            )
+        return self
+
+    @field_validator("dicomweb_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"dicomweb_url must be an http:// or https:// URL, not {value!r}")
+        return value.rstrip("/")
