@@ -9,16 +9,19 @@ own processes (uvicorn, two workers) and this script is the client. It prints:
 - WADO-RS whole-series retrieve MB/s;
 - series ``/metadata`` median / p95 latency;
 - for viewers (issue 3): a single frame, a rendered 512x512 JPEG and the metadata of a
-  1,000-instance series (median / p95).
+  1,000-instance series (median / p95);
+- the DIMSE bridge with DCMTK peers (issue 4, :mod:`bench.dimse`): C-STORE beside DCMTK
+  ``storescu`` -> ``storescp`` in the same run, C-GET, C-MOVE and the C-FIND round trip.
 
 Figures are medians of several runs, printed with the machine's load average: the machines are
 shared and noisy, so compare figures from one run, not across runs. Targets from the foundation
 issue are printed beside the figures; nothing here fails on a figure.
 
     uv run python bench/run.py [--slices 200] [--size 512] [--deployments sqlite-fs,postgresql-s3]
-        [--sections dicomweb,exporter]
+        [--sections dicomweb,dimse,exporter]
 
-The ``exporter`` section is bench/exporter.py (issue 5: CT volume to watertight mesh files).
+The ``dimse`` section is bench/dimse.py (issue 4: the DIMSE bridge with DCMTK peers), the
+``exporter`` section bench/exporter.py (issue 5: CT volume to watertight mesh files).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2  # one per core of the reference machine
 sys.path.insert(0, str(ROOT))
 
+from bench.dimse import bench_dimse  # noqa: E402
 from tests.support import postgres  # noqa: E402
 from tests.support.seaweedfs import SeaweedFS  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
@@ -321,13 +325,24 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--deployments", default="sqlite-fs,postgresql-s3")
-    parser.add_argument("--sections", default="dicomweb,exporter")
+    parser.add_argument(
+        "--sections",
+        default="dicomweb,dimse,exporter",
+        help="dicomweb (per deployment), dimse (bridge), exporter",
+    )
     args = parser.parse_args()
-    sections = {s.strip() for s in args.sections.split(",")}
+    sections = {name.strip() for name in args.sections.split(",")}
     print(f"pacs-cloud bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     if "dicomweb" in sections:
         for name in args.deployments.split(","):
             bench(name.strip(), args.slices, args.size, args.runs)
+    if "dimse" in sections:
+        with (
+            tempfile.TemporaryDirectory(prefix="pacs-bench-") as tmp,
+            deployment("sqlite-fs", Path(tmp)) as env,
+            api_process(env) as url,
+        ):
+            bench_dimse(url, args.slices, args.size, args.runs)
     if "exporter" in sections:
         from bench import exporter
 

@@ -18,9 +18,13 @@ from pacs_bridge.sop_classes import STUDY_ROOT_GET, STUDY_ROOT_MOVE
 from pacs_common import statuses
 from pacs_common.client import DicomWebClient
 from pacs_common.synthetic import iter_ct_series, to_bytes
+from pydicom import dcmread
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import split_dataset
 
 from tests.bridge.peers import dcmtk, peer_args, scu_association, storescp
 from tests.bridge.running import ECHO_ONLY, SCU, RunningBridge, api_settings, running_bridge
@@ -261,3 +265,71 @@ def test_cget_all_suboperations_failing_a702(archive: Archive) -> None:
     assert int(final.Status) == statuses.RETRIEVE_UNABLE_TO_PERFORM_SUB_OPERATIONS
     assert int(final.NumberOfFailedSuboperations) == len(archive.series[1])
     assert int(final.NumberOfCompletedSuboperations) == 0
+
+
+def cget_received(
+    archive: Archive, study_uid: str, transfer_syntax: str
+) -> tuple[list[Dataset], list[C_STORE]]:
+    """C-GET of a study by a pynetdicom SCU proposing CT Image Storage in *transfer_syntax*
+    only; the C-GET responses and the C-STORE requests it received."""
+    received: list[C_STORE] = []
+
+    def on_store(event: evt.Event) -> int:
+        received.append(event.request)
+        return statuses.SUCCESS
+
+    ae = AE(ae_title=SCU)
+    ae.add_requested_context(STUDY_ROOT_GET)
+    ae.add_requested_context(CTImageStorage, transfer_syntax)
+    assoc = ae.associate(
+        archive.bridge.host,
+        archive.bridge.port,
+        ae_title=archive.bridge.ae_title,
+        ext_neg=[build_role(CTImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_CONN_OPEN, set_tcp_nodelay), (evt.EVT_C_STORE, on_store)],
+    )
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_uid
+    try:
+        assert assoc.is_established
+        responses = [status for status, _ in assoc.send_c_get(query, STUDY_ROOT_GET)]
+    finally:
+        assoc.release()
+        ae.shutdown()
+    return responses, received
+
+
+def store_one(archive: Archive, ds: Dataset) -> bytes:
+    stored = to_bytes(ds)
+    with httpx.Client(timeout=60) as http:
+        DicomWebClient(http, archive.bridge.dicomweb_url).store([stored]).raise_for_failures()
+    return stored
+
+
+def test_cget_sends_data_set_bytes_as_stored(archive: Archive, tmp_path: Path) -> None:
+    """The C-STORE sub-operation carries the data set bytes exactly as stored (the bridge does
+    not decode and encode them again): here with an element stored with VR UN, which a decoder
+    gives its dictionary VR (PS3.5 §6.2.2)."""
+    ds = next(iter_ct_series(1, 16, 16, patient_id="RETR-BYTES", seed=77))
+    ds.add(DataElement(0x00181030, "UN", b"AS STORED "))  # Protocol Name, LO in the dictionary
+    stored = store_one(archive, ds)
+    (tmp_path / "stored.dcm").write_bytes(stored)
+    _, offset = split_dataset(tmp_path / "stored.dcm")
+    responses, received = cget_received(archive, ds.StudyInstanceUID, ExplicitVRLittleEndian)
+    assert int(responses[-1].Status) == statuses.SUCCESS
+    assert [request.DataSet.getvalue() for request in received] == [stored[offset:]]
+
+
+def test_cget_implicit_only_requestor_receives_converted_data_set(archive: Archive) -> None:
+    """A requestor accepting CT only in Implicit VR Little Endian still receives an instance
+    stored in Explicit VR Little Endian: the bridge then decodes it and pynetdicom encodes it
+    in the accepted syntax (both uncompressed, PS3.5 §A.1, §A.2), with the same elements."""
+    ds = next(iter_ct_series(1, 16, 16, patient_id="RETR-IMPLICIT", seed=78))
+    store_one(archive, ds)
+    responses, received = cget_received(archive, ds.StudyInstanceUID, ImplicitVRLittleEndian)
+    assert int(responses[-1].Status) == statuses.SUCCESS
+    assert len(received) == 1
+    got = dcmread(received[0].DataSet, force=True)
+    got.file_meta = ds.file_meta  # the data set alone, decoded as Implicit VR Little Endian
+    assert got == ds

@@ -1,4 +1,5 @@
-"""Dependencies stated in route signatures: settings, the index and the object store.
+"""Dependencies stated in route signatures: settings, the index, the object store and the
+object writer threads.
 
 Routes take these aliases and hold no SQL and no storage calls of their own. The providers are
 ``async`` because they only read application state: FastAPI runs a plain ``def`` dependency in
@@ -7,6 +8,7 @@ its thread pool, a thread hop per dependency per request for nothing.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -31,6 +33,12 @@ async def get_store(request: Request) -> ObjectStore:
     return store
 
 
+async def get_writer(request: Request) -> Executor:
+    """The threads that write STOW-RS objects, shared by all requests."""
+    writer: Executor = request.app.state.writer
+    return writer
+
+
 async def get_base_url(request: Request) -> str:
     """The DICOMweb service root as clients reach it (``public_url`` or the request's own)."""
     settings: Settings = request.app.state.settings
@@ -41,4 +49,5 @@ async def get_base_url(request: Request) -> str:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 IndexDep = Annotated[Index, Depends(get_index)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
+WriterDep = Annotated[Executor, Depends(get_writer)]
 BaseUrlDep = Annotated[str, Depends(get_base_url)]

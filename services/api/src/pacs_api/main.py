@@ -17,6 +17,7 @@ from pacs_api.cors import install_cors
 from pacs_api.errors import install_error_handlers
 from pacs_api.index.db import make_engine, migrate
 from pacs_api.index.repository import Index
+from pacs_api.ingest.pipeline import writer_pool
 from pacs_api.routes import include_routes
 from pacs_api.settings import Settings
 
@@ -31,12 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     migrate(engine)
     store = open_store(settings)
+    writer = writer_pool()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            writer.shutdown(wait=True)
             store.close()
             engine.dispose()
 
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.index = Index(engine)
     app.state.store = store
+    app.state.writer = writer
     install_error_handlers(app)
     install_cors(app, settings)
     include_routes(app)

@@ -22,7 +22,7 @@ from pacs_common import statuses
 from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient
 from pydicom.dataset import Dataset
-from pydicom.uid import AllTransferSyntaxes
+from pydicom.uid import AllTransferSyntaxes, ExplicitVRLittleEndian
 from pynetdicom import (
     AE,
     DEFAULT_TRANSFER_SYNTAXES,
@@ -38,7 +38,7 @@ from pacs_bridge.admin import AdminServer, create_admin_app
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
 from pacs_bridge.live import Live, LiveConfig, ReloadResult, live_config, reload
-from pacs_bridge.network import set_tcp_nodelay
+from pacs_bridge.network import set_poll_interval, set_tcp_nodelay
 from pacs_bridge.retrieve.get import get_instances
 from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
 from pacs_bridge.retrieve.suboperations import SubOperation, refused
@@ -61,7 +61,12 @@ log = logging.getLogger(__name__)
 
 #: Storage accepts every transfer syntax pydicom knows: the uncompressed ones, deflate, JPEG,
 #: JPEG-LS, JPEG 2000, HTJ2K, RLE and the video syntaxes; the bridge never decodes pixel data.
-STORAGE_TRANSFER_SYNTAXES = [str(uid) for uid in AllTransferSyntaxes]
+#: pynetdicom accepts the first of these the requestor proposed: Explicit VR Little Endian
+#: comes first, the syntax instances are most often stored in, so that C-GET sub-operations
+#: send them as stored instead of decoding them to encode them in Implicit VR (PS3.5 §A.2).
+STORAGE_TRANSFER_SYNTAXES = [
+    str(uid) for uid in sorted(AllTransferSyntaxes, key=lambda uid: uid != ExplicitVRLittleEndian)
+]
 #: Verification, C-FIND, C-GET and C-MOVE data sets are encoded by pynetdicom: the
 #: uncompressed syntaxes.
 QUERY_TRANSFER_SYNTAXES = list(DEFAULT_TRANSFER_SYNTAXES)
@@ -115,15 +120,22 @@ def handle_move(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[
     config = live.current
     if not permitted(event, Permission.MOVE, config.policy):
         status = status_dataset(statuses.NOT_AUTHORIZED, "no move permission")
-        yield from refuse_move(event, config.destinations, status)
+        yield from refuse_move(event, config.destinations, status, config.settings.poll_interval)
         return
-    yield from move_instances(event, dicomweb, config.destinations, config.settings.find_page_size)
+    yield from move_instances(
+        event,
+        dicomweb,
+        config.destinations,
+        config.settings.find_page_size,
+        config.settings.poll_interval,
+    )
 
 
 def handlers(live: Live, dicomweb: DicomWebClient) -> list[EventHandlerType]:
     """The handlers table: every event the bridge answers, with the arguments bound."""
     return [
         (evt.EVT_CONN_OPEN, set_tcp_nodelay),
+        (evt.EVT_CONN_OPEN, set_poll_interval, [live.current.settings.poll_interval]),
         (evt.EVT_REQUESTED, handle_requested, [live]),
         (evt.EVT_C_ECHO, handle_echo, [live]),
         (evt.EVT_C_STORE, handle_store, [live, dicomweb]),

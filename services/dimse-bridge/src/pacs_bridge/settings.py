@@ -179,6 +179,15 @@ class Settings(BaseSettings):
         262144, ge=0, description="Maximum PDU length received (PS3.8 D.1), 0 for no limit."
     )
     max_associations: int = Field(16, ge=1)
+    poll_interval: float = Field(
+        0.0002,
+        gt=0,
+        le=0.01,
+        description=(
+            "Seconds pynetdicom's reactor sleeps when idle: lower answers sooner and costs "
+            "more CPU per open association (pacs_bridge.network)."
+        ),
+    )
     network_timeout: float = Field(60.0, gt=0, description="Seconds of network inactivity.")
     acse_timeout: float = Field(30.0, gt=0, description="Seconds to wait for ACSE messages.")
     dimse_timeout: float = Field(60.0, gt=0, description="Seconds to wait for DIMSE messages.")

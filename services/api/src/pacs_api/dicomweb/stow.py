@@ -14,6 +14,7 @@ cannot be read at all (then nothing is stored).
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,7 +25,7 @@ from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
 from pacs_common.uids import InvalidUIDError, validate_uid
 from starlette.concurrency import run_in_threadpool
 
-from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep
+from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep, WriterDep
 from pacs_api.dicomweb.multipart import MediaType, Part, boundary_of, read_parts
 from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, warning_header
 from pacs_api.ingest.pipeline import Ingest, InstanceResult
@@ -46,9 +47,14 @@ STOW_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/studies", responses=STOW_RESPONSES, summary="Store instances (PS3.18 §10.5)")
 async def store_instances(
-    request: Request, index: IndexDep, store: StoreDep, settings: SettingsDep, base: BaseUrlDep
+    request: Request,
+    index: IndexDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    writer: WriterDep,
+    base: BaseUrlDep,
 ) -> JSONResponse:
-    return await _stow(request, index, store, settings, base, None)
+    return await _stow(request, index, store, settings, writer, base, None)
 
 
 @router.post("/studies/{study}", responses=STOW_RESPONSES, summary="Store instances of one study")
@@ -58,13 +64,14 @@ async def store_study_instances(
     index: IndexDep,
     store: StoreDep,
     settings: SettingsDep,
+    writer: WriterDep,
     base: BaseUrlDep,
 ) -> JSONResponse:
     try:
         validate_uid(study, what="Study Instance UID in the URL")
     except InvalidUIDError as exc:
         raise BadRequest(str(exc)) from None
-    return await _stow(request, index, store, settings, base, study)
+    return await _stow(request, index, store, settings, writer, base, study)
 
 
 def _check_request(request: Request, max_body: int) -> str:
@@ -92,11 +99,12 @@ async def _stow(
     index: IndexDep,
     store: StoreDep,
     settings: SettingsDep,
+    writer: Executor,
     base: str,
     study: str | None,
 ) -> JSONResponse:
     boundary = _check_request(request, settings.max_body_bytes)
-    ingest = Ingest(index, store, settings, study)
+    ingest = Ingest(index, store, settings, study, writer)
     # One part is checked and stored (in a worker thread) while the next one is received: at
     # most two parts are held, and reading the body overlaps with storing it.
     working: asyncio.Future[None] | None = None

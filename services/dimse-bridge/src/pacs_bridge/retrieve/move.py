@@ -42,8 +42,9 @@ from pynetdicom import build_context, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 
-from pacs_bridge.network import set_tcp_nodelay
+from pacs_bridge.network import set_poll_interval, set_tcp_nodelay
 from pacs_bridge.retrieve.resolve import Match
+from pacs_bridge.retrieve.stored import send_as_stored_on_open
 from pacs_bridge.retrieve.suboperations import SubOperation, prepare, refused, sub_operations
 from pacs_bridge.settings import Node
 from pacs_bridge.sop_classes import VERIFICATION
@@ -86,6 +87,7 @@ def move_instances(
     dicomweb: DicomWebClient,
     destinations: Mapping[str, Destination],
     page_size: int,
+    poll_interval: float,
 ) -> Iterator[MoveResponse]:
     """The responses to one C-MOVE request, in pynetdicom's ``EVT_C_MOVE`` protocol."""
     destination = _destination(event, destinations)
@@ -95,7 +97,7 @@ def move_instances(
     retrieval = prepare(event, dicomweb, page_size)
     matches = [] if isinstance(retrieval, Dataset) else retrieval.matches
     node = destination.node
-    yield node.host, node.port, _association_options(matches, destination)
+    yield node.host, node.port, _association_options(matches, destination, poll_interval)
     if isinstance(retrieval, Dataset):
         yield from refused(retrieval)
         return
@@ -103,7 +105,10 @@ def move_instances(
 
 
 def refuse_move(
-    event: Event, destinations: Mapping[str, Destination], status: Dataset
+    event: Event,
+    destinations: Mapping[str, Destination],
+    status: Dataset,
+    poll_interval: float,
 ) -> Iterator[MoveResponse]:
     """The answer to a C-MOVE refused before its search (*status*), or 0xA801 for an unknown
     destination."""
@@ -112,7 +117,7 @@ def refuse_move(
         yield None, None
         return
     node = destination.node
-    yield node.host, node.port, _association_options([], destination)
+    yield node.host, node.port, _association_options([], destination, poll_interval)
     yield from refused(status)
 
 
@@ -124,14 +129,20 @@ def _destination(event: Event, destinations: Mapping[str, Destination]) -> Desti
     return destination
 
 
-def _association_options(matches: list[Match], destination: Destination) -> dict[str, Any]:
+def _association_options(
+    matches: list[Match], destination: Destination, poll_interval: float
+) -> dict[str, Any]:
     """``AE.associate`` arguments of the destination association (TCP_NODELAY on its socket,
-    TLS for a TLS node); without instances to send (a refused request) it proposes
-    Verification only."""
+    the bridge's poll interval, TLS for a TLS node); without instances to send (a refused
+    request) it proposes Verification only."""
     sop_classes = list(dict.fromkeys(match.sop_class for match in matches))
     options: dict[str, Any] = {
         "contexts": storage_contexts(sop_classes) or [build_context(VERIFICATION)],
-        "evt_handlers": [(evt.EVT_CONN_OPEN, set_tcp_nodelay)],
+        "evt_handlers": [
+            (evt.EVT_CONN_OPEN, set_tcp_nodelay),
+            (evt.EVT_CONN_OPEN, set_poll_interval, [poll_interval]),
+            (evt.EVT_CONN_OPEN, send_as_stored_on_open),
+        ],
     }
     if destination.tls is not None:
         options["tls_args"] = (destination.tls, destination.node.host)

@@ -29,6 +29,7 @@ from pacs_bridge.find.identifier import InvalidIdentifier
 from pacs_bridge.retrieve.fetch import iter_data_sets
 from pacs_bridge.retrieve.identifier import RetrieveModel, RetrieveRequest, read_retrieve_identifier
 from pacs_bridge.retrieve.resolve import IncompleteMatch, Match, resolve
+from pacs_bridge.retrieve.stored import send_as_stored
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def sub_operations(
 ) -> Iterator[int | SubOperation]:
     """The count, then one pending sub-operation per instance, or Cancel on a C-CANCEL."""
     yield len(retrieval.matches)
+    send_as_stored(event.assoc)  # C-GET's; C-MOVE's destination association sets its own
     data_sets = iter_data_sets(dicomweb, retrieval.matches, retrieval.request.level)
     for ds in data_sets:
         if event.is_cancelled:
