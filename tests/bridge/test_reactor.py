@@ -1,12 +1,12 @@
 """The checkpoint that pauses pynetdicom's association reactor before a C-MOVE sub-operation
-(pacs_bridge.retrieve.reactor): it says "paused" only once a thread waits at it after it was
+(pacs_bridge.reactor): it says "paused" only once a thread waits at it after it was
 cleared, never from a stale earlier wait."""
 
 from __future__ import annotations
 
 import threading
 
-from pacs_bridge.retrieve.reactor import Checkpoint
+from pacs_bridge.reactor import Checkpoint
 
 
 def test_checkpoint_open_wait_not_counted_as_pause() -> None:

@@ -10,7 +10,7 @@ drops to about 24 instances/s (``TESTING.md``). Every connection, accepted or op
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,9 +75,13 @@ class AssociationFailed(Exception):
 class _Connection:
     opened: bool = False
 
+    then: Callable[[Event], None] | None = None
+
     def on_open(self, event: Event) -> None:
         self.opened = True
         set_tcp_nodelay(event)
+        if self.then is not None:
+            self.then(event)
 
 
 def open_association(
@@ -86,14 +90,17 @@ def open_association(
     host: str,
     port: int,
     contexts: Sequence[PresentationContext],
+    *,
+    on_open: Callable[[Event], None] | None = None,
     **options: Any,
 ) -> Association:
     """An established association from *ae* to the peer *ae_title* at *host*:*port* with
-    *contexts* proposed (TCP_NODELAY on its socket; *options* go to ``AE.associate``), else
+    *contexts* proposed (TCP_NODELAY on its socket, then *on_open* when the connection opens;
+    *options* go to ``AE.associate``), else
     :class:`AssociationFailed` saying whether the peer could not be reached (no TCP
     connection), rejected the association (with the A-ASSOCIATE-RJ result, source and reason,
     PS3.8 §7.1.1.9) or aborted it."""
-    connection = _Connection()
+    connection = _Connection(then=on_open)
     assoc = ae.associate(
         host,
         port,

@@ -28,7 +28,7 @@ from pynetdicom import _config
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 
-from pacs_bridge.retrieve.reactor import install_checkpoint, pause_reactor
+from pacs_bridge.reactor import install_checkpoint, pause_reactor
 
 
 class StoredInstance(Dataset):

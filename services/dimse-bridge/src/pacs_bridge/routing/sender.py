@@ -36,6 +36,7 @@ from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.status import STATUS_SUCCESS, STATUS_WARNING, code_to_category
 
+from pacs_bridge.reactor import install_checkpoint, pause_reactor
 from pacs_bridge.retrieve.move import MAX_CONTEXTS, Destination
 from pacs_bridge.routing.queue import Delivery, Outcome, State
 
@@ -85,7 +86,13 @@ def deliver(
             options["tls_args"] = (destination.tls, node.host)
         try:
             assoc = open_association(
-                ae, title, node.host, node.port, list(contexts.values()), **options
+                ae,
+                title,
+                node.host,
+                node.port,
+                list(contexts.values()),
+                on_open=install_checkpoint,
+                **options,
             )
         except AssociationFailed as exc:
             raise AttemptFailed(str(exc)) from None
@@ -161,6 +168,7 @@ def _send(assoc: Association, dicomweb: DicomWebClient, item: Fetched, workdir: 
         if isinstance(got, Outcome):
             return got
         item = got
+    pause_reactor(assoc)  # else the reactor may take the response (pacs_bridge.reactor)
     response = assoc.send_c_store(item.path)
     status = getattr(response, "Status", None)
     if status is None:

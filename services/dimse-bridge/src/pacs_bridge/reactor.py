@@ -1,4 +1,5 @@
-"""Pausing pynetdicom's association reactor before a C-STORE sub-operation of a C-MOVE.
+"""Pausing pynetdicom's association reactor before each C-STORE the bridge sends on an
+association it requested (C-MOVE sub-operations, store-and-forward routing).
 
 pynetdicom (3.0) lets ``send_c_store`` take the DIMSE response off the queue by pausing the
 association's reactor thread, which otherwise takes every incoming message itself: the sender
