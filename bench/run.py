@@ -66,6 +66,8 @@ def api_process(env: dict[str, str]) -> Iterator[str]:
         "127.0.0.1",
         "--port",
         str(port),
+        "--workers",
+        str(WORKERS),
         "--log-level",
         "warning",
         "--no-access-log",
