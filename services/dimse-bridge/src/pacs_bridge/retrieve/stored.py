@@ -51,7 +51,7 @@ def send_as_stored(assoc: Association) -> None:
 
 def send_as_stored_on_open(event: Event) -> None:
     """``EVT_CONN_OPEN`` of a C-MOVE destination association: :func:`send_as_stored`, with
-    the reactor paused reliably before each sub-operation (:mod:`.reactor`)."""
+    the reactor paused reliably before each sub-operation (:mod:`pacs_bridge.reactor`)."""
     install_checkpoint(event)
     send_as_stored(event.assoc)
 
