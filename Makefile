@@ -21,7 +21,7 @@ DEV_SCU_AET ?= DEVSCU
 PYTEST_ARGS ?=
 PY_SOURCES = $(wildcard libs/*/src services/*/src) scripts
 
-.PHONY: help install deps run demo test lint typecheck bench openapi openapi-check clean
+.PHONY: help install deps run demo test lint typecheck bench openapi openapi-check licenses licenses-check clean
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -75,6 +75,12 @@ openapi: deps ## Regenerate openapi/api.json (API), bridge.json (bridge status A
 
 openapi-check: deps ## Fail when a document in openapi/ differs from its service
 	$(UV) run --frozen python scripts/export_openapi.py --check
+
+licenses: deps ## Regenerate THIRD_PARTY_LICENSES.md from uv.lock and the installed packages
+	$(UV) run --frozen python scripts/third_party_licenses.py
+
+licenses-check: deps ## Fail when THIRD_PARTY_LICENSES.md differs from the locked dependencies
+	$(UV) run --frozen python scripts/third_party_licenses.py --check
 
 clean: ## Remove caches and build output (keeps .venv and the data under ./var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist
