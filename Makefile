@@ -20,8 +20,12 @@ EXPORTER_PORT ?= 8081
 DEV_SCU_AET ?= DEVSCU
 PYTEST_ARGS ?=
 PY_SOURCES = $(wildcard libs/*/src services/*/src) scripts
+# The kubectl scripts/install-test-deps.sh --deploy puts in .tools (its kustomize renders deploy/k8s);
+# the version is its KUBECTL_VERSION: change both.
+KUBECTL = $(CURDIR)/.tools/kubectl/1.33.9/kubectl
 
-.PHONY: help install deps run demo test lint typecheck bench openapi openapi-check licenses licenses-check clean
+.PHONY: help install deps run demo test lint typecheck bench openapi openapi-check licenses \
+	licenses-check deploy-check clean
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -81,6 +85,10 @@ licenses: deps ## Regenerate THIRD_PARTY_LICENSES.md from uv.lock and the instal
 
 licenses-check: deps ## Fail when THIRD_PARTY_LICENSES.md differs from the locked dependencies
 	$(UV) run --frozen python scripts/third_party_licenses.py --check
+
+deploy-check: ## Render deploy/k8s (kustomize), validate it offline (Kubernetes schemas, hardening, settings), lint deploy/docker
+	scripts/install-test-deps.sh --deploy
+	$(UV) run --frozen python scripts/check_manifests.py --kubectl $(KUBECTL)
 
 clean: ## Remove caches and build output (keeps .venv and the data under ./var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist

