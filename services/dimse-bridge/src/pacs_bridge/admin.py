@@ -19,9 +19,9 @@ from typing import Annotated
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Path, Query
-from starlette.middleware.cors import CORSMiddleware
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from starlette.middleware.cors import CORSMiddleware
 
 from pacs_bridge.routing.queue import Queue, State
 from pacs_bridge.routing.router import Router
