@@ -39,6 +39,7 @@ deps: ## Install uv and the locked Python dependencies (uv sync --frozen)
 run: deps ## Start the API (127.0.0.1:8080), the DIMSE bridge (PACSCLOUD@127.0.0.1:11112) and the mesh exporter (127.0.0.1:8081); Ctrl-C stops them
 	@mkdir -p var
 	cat <<EOF
+	Web dashboard: http://$(HOST):$(PORT)/ui
 	DICOMweb root for viewers (OHIF, ...): $(DICOMWEB_URL)
 	DIMSE bridge: AE title $(BRIDGE_AET) on $(BRIDGE_HOST):$(BRIDGE_PORT), calling AE title $(DEV_SCU_AET) from loopback
 	  (e.g. TCP_NODELAY=1 echoscu -aet $(DEV_SCU_AET) -aec $(BRIDGE_AET) $(BRIDGE_HOST) $(BRIDGE_PORT))
@@ -51,6 +52,12 @@ run: deps ## Start the API (127.0.0.1:8080), the DIMSE bridge (PACSCLOUD@127.0.0
 	dev_allow='[{"ae_title": "$(DEV_SCU_AET)", "host": "127.0.0.1"}]'
 	export PACS_BRIDGE_ALLOW="$${PACS_BRIDGE_ALLOW:-$$dev_allow}"
 	export PACS_EXPORTER_DICOMWEB_URL="$${PACS_EXPORTER_DICOMWEB_URL:-$(DICOMWEB_URL)}"
+	# The dashboard at /ui calls the exporter and the bridge's status API from the browser.
+	ui_origin='["http://$(HOST):$(PORT)"]'
+	export PACS_API_UI_EXPORTER_URL="$${PACS_API_UI_EXPORTER_URL:-http://$(EXPORTER_HOST):$(EXPORTER_PORT)}"
+	export PACS_API_UI_BRIDGE_STATUS_URL="$${PACS_API_UI_BRIDGE_STATUS_URL:-http://127.0.0.1:8082}"
+	export PACS_EXPORTER_CORS_ALLOW_ORIGINS="$${PACS_EXPORTER_CORS_ALLOW_ORIGINS:-$$ui_origin}"
+	export PACS_BRIDGE_ADMIN_CORS_ALLOW_ORIGINS="$${PACS_BRIDGE_ADMIN_CORS_ALLOW_ORIGINS:-$$ui_origin}"
 	# Background jobs of a script ignore SIGINT: Ctrl-C reaches this shell, which stops them all.
 	$(UV) run --frozen pacs-api serve --host $(HOST) --port $(PORT) & api=$$!
 	$(UV) run --frozen pacs-bridge serve & bridge=$$!

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from pacs_api import changefeed, status
+from pacs_api import changefeed, status, ui, usage
 from pacs_api.dicomweb import (
     bulkdata,
     capabilities,
@@ -20,6 +20,7 @@ from pacs_api.dicomweb import (
 
 def include_routes(app: FastAPI) -> None:
     app.include_router(status.router)
+    app.include_router(usage.router)  # counts and bytes stored, for operators and /ui
     app.include_router(changefeed.router)  # for routing; not DICOMweb
     app.include_router(wado_uri.router)  # at the server root, where EHR links point (PS3.18 §9)
     dicomweb = APIRouter(prefix="/dicom-web")
@@ -27,3 +28,4 @@ def include_routes(app: FastAPI) -> None:
         dicomweb.include_router(module.router)
     app.include_router(dicomweb)
     app.include_router(capabilities.router)  # OPTIONS on /dicom-web and its resources
+    app.include_router(ui.router)  # the web dashboard at /ui (static files, not in OpenAPI)

@@ -73,6 +73,25 @@ class Settings(BaseSettings):
         False, description="Let allowed origins send cookies and HTTP authentication (CORS)."
     )
 
+    ui_exporter_url: str | None = Field(
+        None,
+        description="Base URL of the mesh exporter as the browser reaches it (e.g. "
+        "http://127.0.0.1:8081): the dashboard at /ui offers mesh exports (the exporter must "
+        "allow the dashboard's origin: PACS_EXPORTER_CORS_ALLOW_ORIGINS). Unset: no exports.",
+    )
+    ui_bridge_status_url: str | None = Field(
+        None,
+        description="Base URL of the DIMSE bridge's status API as the browser reaches it (e.g. "
+        "http://127.0.0.1:8082): the dashboard shows nodes, routes and forwarding (the bridge "
+        "must allow the dashboard's origin: PACS_BRIDGE_ADMIN_CORS_ALLOW_ORIGINS). Unset: "
+        "not shown.",
+    )
+    ui_ohif_url: str | None = Field(
+        None,
+        description="Base URL of an OHIF viewer reading this server: the dashboard links each "
+        "study to {ui_ohif_url}/viewer?StudyInstanceUIDs=... Unset: no link.",
+    )
+
     allow_unauthenticated_network: bool = Field(
         False,
         description="Allow binding a non-loopback address although the API has no "
@@ -110,7 +129,15 @@ class Settings(BaseSettings):
                 )
         return origins
 
-    @field_validator("public_url")
+    @field_validator("public_url", "ui_exporter_url", "ui_bridge_status_url", "ui_ohif_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("ui_exporter_url", "ui_bridge_status_url", "ui_ohif_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """The dashboard's browser fetches or links these: http(s) URLs only."""
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must be an http:// or https:// URL")
+        return value

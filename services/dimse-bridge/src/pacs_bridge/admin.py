@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from starlette.middleware.cors import CORSMiddleware
 
 from pacs_bridge.routing.queue import Queue, State
 from pacs_bridge.routing.router import Router
@@ -51,10 +52,18 @@ class RouteView(BaseModel):
     to: list[str]
 
 
+class NodeView(BaseModel):
+    ae_title: str
+    host: str
+    port: int
+    tls: bool
+
+
 class RoutingStatus(BaseModel):
     leading: bool = Field(description="This replica routes (others stand by).")
     cursor: int = Field(description="Last change feed entry queued.")
     feed_error: str = Field(description="Why the change feed cannot be read, if it cannot.")
+    nodes: list[NodeView] = Field(description="The known nodes (C-MOVE and routing targets).")
     routes: list[RouteView]
     destinations: list[DestinationProgress]
 
@@ -86,6 +95,7 @@ def create_admin_app(current: Callable[[], Settings], queue: Queue, router: Rout
         version="1",
         description="Health probes and store-and-forward routing progress of the DIMSE bridge.",
     )
+    install_cors(app, current().admin_cors_allow_origins)
 
     def known(ae_title: str) -> str:
         listed = {status.ae_title for status in queue.summary()}
@@ -127,6 +137,10 @@ def create_admin_app(current: Callable[[], Settings], queue: Queue, router: Rout
             leading=router.leading,
             cursor=queue.cursor(),
             feed_error=router.feed_error,
+            nodes=[
+                NodeView(ae_title=title, host=node.host, port=node.port, tls=node.tls)
+                for title, node in sorted(settings.nodes.items())
+            ],
             routes=[RouteView(name=r.name, to=list(r.to)) for r in settings.routes],
             destinations=destinations,
         )
@@ -182,3 +196,16 @@ class AdminServer:
         self.server.should_exit = True
         if self.thread.is_alive():
             self.thread.join(timeout=10)
+
+
+def install_cors(app: FastAPI, origins: list[str]) -> None:
+    """CORS for browser pages (the API's dashboard), as in the API's ``pacs_api.cors``: off
+    unless *origins* are listed. The page reads the status and posts retries (no body)."""
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Accept", "Authorization", "Content-Type"],
+            max_age=600,
+        )

@@ -57,7 +57,7 @@ from typing import Any, Literal
 
 import yaml
 from pacs_common.dimse import validate_ae_title
-from pacs_common.network import is_loopback
+from pacs_common.network import check_origins, is_loopback
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -230,6 +230,12 @@ class Settings(BaseSettings):
     admin_allow_unauthenticated_network: bool = Field(
         False, description="Serve the status API on a non-loopback address without auth."
     )
+    admin_cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose browser pages may call the status "
+        'API (the API\'s dashboard, e.g. ["http://127.0.0.1:8080"]), or ["*"]; empty (the '
+        "default) turns CORS off. Read at start.",
+    )
     tls_certificate: Path | None = Field(
         None, description="PEM certificate (chain) of the bridge: the listening port uses TLS."
     )
@@ -247,6 +253,11 @@ class Settings(BaseSettings):
     @classmethod
     def _ae_title(cls, value: str) -> str:
         return validate_ae_title(value)
+
+    @field_validator("admin_cors_allow_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        return check_origins(origins)
 
     @field_validator("nodes")
     @classmethod

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from pacs_common.client import DicomWebClient
 from pacs_common.storage import open_store
 
+from pacs_exporter.cors import install_cors
 from pacs_exporter.jobs.queue import JobQueue
 from pacs_exporter.problems import install_error_handlers
 from pacs_exporter.routes import include_routes
@@ -60,5 +61,6 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.store = store
     app.state.workers = workers
     install_error_handlers(app)
+    install_cors(app, settings)
     include_routes(app)
     return app

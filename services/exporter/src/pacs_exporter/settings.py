@@ -7,7 +7,7 @@ from the API that ``make run`` starts beside it. PostgreSQL and S3 are one URL e
 
 from __future__ import annotations
 
-from pacs_common.network import is_loopback
+from pacs_common.network import check_origins, is_loopback
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         "system temp directory).",
     )
 
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose browser pages may call the exporter "
+        '(the API\'s dashboard, e.g. ["http://127.0.0.1:8080"]), or ["*"] for any; empty (the '
+        "default) turns CORS off.",
+    )
+
     allow_unauthenticated_network: bool = Field(
         False,
         description="Allow binding a non-loopback address although the exporter has no "
@@ -99,3 +106,8 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"dicomweb_url must be an http:// or https:// URL, not {value!r}")
         return value.rstrip("/")
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        return check_origins(origins)
