@@ -24,7 +24,7 @@ from pacs_common.dimse import AssociationFailed, validate_ae_title
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pacs_cli import download, query, routing, upload
+from pacs_cli import download, export, query, routing, upload
 from pacs_cli import echo as echo_scu
 from pacs_cli import send as send_scu
 from pacs_cli.common import Exit
@@ -34,6 +34,7 @@ app = typer.Typer(help="pacs-cloud's command line.", no_args_is_help=True, add_c
 app.command("upload", epilog=upload.EXITS)(upload.command)
 app.command("query", epilog=query.EXITS)(query.command)
 app.command("download", epilog=download.EXITS)(download.command)
+app.command("export", epilog=export.EXITS)(export.command)
 app.add_typer(routing.app, name="routing")
 
 
