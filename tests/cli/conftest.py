@@ -12,7 +12,7 @@ from pacs_cli.cli import app
 from typer.testing import CliRunner
 
 from tests.bridge.running import RunningBridge, api_settings, running_bridge
-from tests.support.server import running_api
+from tests.support.server import free_port, running_api
 
 
 @pytest.fixture
@@ -25,3 +25,15 @@ def bridge(tmp_path: Path) -> Iterator[RunningBridge]:
 def pacs(*args: str) -> Result:
     """``pacs ARGS...`` in this process; its exit code and output."""
     return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[str]:
+    """The real API (SQLite, filesystem store) over HTTP; its DICOMweb root URL."""
+    with running_api(api_settings(tmp_path / "api")) as url:
+        yield url
+
+
+def unreachable_url(path: str = "") -> str:
+    """A loopback URL nothing listens on."""
+    return f"http://127.0.0.1:{free_port()}{path}"

@@ -47,6 +47,16 @@ def test_pacs_routing_status_deliveries_retry(tmp_path: Path) -> None:
         assert listed.exit_code == 0, listed.output
         assert refused in listed.output
         assert f"0x{statuses.SOP_CLASS_NOT_SUPPORTED:04X}" in listed.output
+        header = listed.output.splitlines()[0]
+        assert header.split("\t") == [
+            "feed",
+            "state",
+            "attempts",
+            "status",
+            "SOP instance",
+            "route",
+            "reason",
+        ]
 
         retried = pacs("routing", "retry", PLANNING, "--bridge", url)
         assert retried.exit_code == 0, retried.output

@@ -141,12 +141,14 @@ class FailedSOP:
     """An instance the server refused (an item of FailedSOPSequence, PS3.18 §10.5.3).
 
     ``failure_reason`` is a C-STORE status code (PS3.4 B.2.3, PS3.18 table 10.5.3-2), for
-    example 0xA900 for a data set that does not match its SOP class.
+    example 0xA900 for a data set that does not match its SOP class; ``error_comment`` the
+    server's words for it (ErrorComment, PS3.7 C.4), when it sent them.
     """
 
     sop_class_uid: str | None
     sop_instance_uid: str | None
     failure_reason: int | None
+    error_comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,7 @@ class StoreResult:
                 sop_class_uid=first_value(item, "ReferencedSOPClassUID"),
                 sop_instance_uid=first_value(item, "ReferencedSOPInstanceUID"),
                 failure_reason=_int_or_none(first_value(item, "FailureReason")),
+                error_comment=first_value(item, "ErrorComment"),
             )
             for item in _sequence(body, "FailedSOPSequence")
         ]

@@ -1,14 +1,19 @@
 """``pacs``: the verbs of pacs-cloud's command line, each with ``--help``.
 
-Exit codes scripts can rely on: 0 success; 1 some files failed or were skipped (``send``);
-2 bad arguments; 3 no association (peer unreachable, association rejected or aborted);
-4 a non-success status (``echo``); 5 a service's HTTP API cannot be reached or answered an
-error (``routing``); ``routing status`` exits 1 when a destination needs attention.
+DICOMweb verbs (on the shared client, :mod:`pacs_common.client`): ``upload`` (STOW-RS),
+``query`` (QIDO-RS), ``download`` (WADO-RS); the exporter: ``export``; DIMSE: ``echo``,
+``send``; the bridge's status API: ``routing``.
+
+Exit codes scripts can rely on (:class:`pacs_cli.common.Exit`): 0 success; 1 incomplete: some
+files failed or were skipped (``send``, ``upload``), nothing to download (``download``), a
+destination needs attention (``routing status``); 2 bad arguments, or a request the exporter
+refuses; 3 no association (peer unreachable, association rejected or aborted); 4 a
+non-success status (``echo``); 5 a service's HTTP API cannot be reached or answered an error;
+6 the export job failed (``export``); 130 interrupted (Ctrl-C; ``export`` cancels its job).
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from pathlib import Path
@@ -19,21 +24,17 @@ from pacs_common.dimse import AssociationFailed, validate_ae_title
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pacs_cli import download, export, query, routing, upload
 from pacs_cli import echo as echo_scu
-from pacs_cli import routing
 from pacs_cli import send as send_scu
+from pacs_cli.common import Exit
 from pacs_cli.peer import Peer, parse_peer
 
-
-class Exit(enum.IntEnum):
-    OK = 0
-    INCOMPLETE = 1
-    USAGE = 2
-    NO_ASSOCIATION = 3
-    STATUS = 4
-
-
 app = typer.Typer(help="pacs-cloud's command line.", no_args_is_help=True, add_completion=False)
+app.command("upload", epilog=upload.EXITS)(upload.command)
+app.command("query", epilog=query.EXITS)(query.command)
+app.command("download", epilog=download.EXITS)(download.command)
+app.command("export", epilog=export.EXITS)(export.command)
 app.add_typer(routing.app, name="routing")
 
 

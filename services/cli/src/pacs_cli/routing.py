@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from pacs_cli.common import print_table
 
 #: The bridge's status API when it runs with its defaults (``make run``).
 DEFAULT_URL = "http://127.0.0.1:8082"
@@ -67,18 +68,6 @@ def _call(method: str, url: str, **options: Any) -> Any:
     return response.json()
 
 
-def _print_table(out: Console, headers: list[str], rows: list[list[str]]) -> None:
-    """A table on a terminal; tab-separated lines, header first, for scripts otherwise."""
-    if not out.is_terminal:
-        for line in [headers, *rows]:
-            out.print("\t".join(line), markup=False)
-        return
-    table = Table(*headers)
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
-
-
 def _when(value: str | None) -> str:
     return value.replace("T", " ")[:19] if value else "-"
 
@@ -123,7 +112,7 @@ def status(bridge: BridgeURL = DEFAULT_URL) -> None:
                 row["last_error"] if backing_off or row["failed"] else "",
             ]
         )
-    _print_table(out, headers, rows)
+    print_table(out, headers, rows)
     if attention:
         raise typer.Exit(Exit.ATTENTION)
 
@@ -156,7 +145,7 @@ def deliveries(
                 row["last_error"],
             ]
         )
-    _print_table(_console(), headers, lines)
+    print_table(_console(), headers, lines)
 
 
 @app.command()
