@@ -78,7 +78,20 @@ class Router:
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Route in background threads. The first time routing runs on its database, the
+        cursor is set to the feed's head here, before this returns (when the API answers), so
+        that what is stored once the bridge has started is routed whichever thread runs
+        first; else the follower sets it when the API answers."""
+        try:
+            self._start_at_head()
+        except (httpx.HTTPError, DicomWebError) as exc:
+            log.warning("routing: the change feed cannot be read yet: %s", exc)
         self._spawn("routing-follower", self._follow)
+
+    def _start_at_head(self) -> None:
+        if self.queue.started_at() is None:
+            # Routes apply to what is stored from now on, not to the archive's past.
+            self.queue.start_at(self.feed.read(0, 1).head)
 
     def stop(self) -> None:
         self._stop.set()
@@ -114,9 +127,7 @@ class Router:
             for title in self.queue.destinations_pending():
                 self._spawn(f"routing-{title}", self._deliver, title)
             try:
-                if self.queue.started_at() is None:
-                    # Routes apply to what is stored from now on, not to the archive's past.
-                    self.queue.start_at(self.feed.read(0, 1).head)
+                self._start_at_head()
                 page = self.feed.read(self.queue.cursor(), config.page_size)
             except (httpx.HTTPError, DicomWebError) as exc:
                 if not self.feed_error:
