@@ -66,8 +66,9 @@ def test_ohif_lists_study_and_renders_ct_slice(tmp_path: Path) -> None:
         )
     )
     study_uid = series[0].StudyInstanceUID
-    artefacts = tmp_path / "ohif"
-    artefacts.mkdir()
+    # Kept beside the dashboard's (tests/ui) for CI to keep as artefacts.
+    artefacts = Path(__file__).resolve().parents[2] / "test-artifacts" / "ohif"
+    artefacts.mkdir(parents=True, exist_ok=True)
     print(f"OHIF {OHIF_VERSION} screenshots: {artefacts}")
 
     with OhifSite(ohif_dist()) as site:
