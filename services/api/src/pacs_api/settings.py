@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from pacs_common.network import is_loopback
+from pacs_common.observability.logs import LogFormat
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
     )
     cors_allow_credentials: bool = Field(
         False, description="Let allowed origins send cookies and HTTP authentication (CORS)."
+    )
+
+    log_format: LogFormat = Field(
+        "auto",
+        description="Logs of `pacs-api serve`: json (one object per line), text, or auto (text "
+        "on a terminal, JSON otherwise).",
     )
 
     allow_unauthenticated_network: bool = Field(
