@@ -58,6 +58,7 @@ from typing import Any, Literal
 import yaml
 from pacs_common.dimse import validate_ae_title
 from pacs_common.network import is_loopback
+from pacs_common.observability.logs import LogFormat
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -229,6 +230,11 @@ class Settings(BaseSettings):
     )
     admin_allow_unauthenticated_network: bool = Field(
         False, description="Serve the status API on a non-loopback address without auth."
+    )
+    log_format: LogFormat = Field(
+        "auto",
+        description="Logs of `pacs-bridge serve`: json (one object per line), text, or auto "
+        "(text on a terminal, JSON otherwise).",
     )
     tls_certificate: Path | None = Field(
         None, description="PEM certificate (chain) of the bridge: the listening port uses TLS."
