@@ -63,9 +63,19 @@ class HttpMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    """The template of the route that answered (``/studies/{study}``), or ``unmatched``."""
-    route = scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    """The template of the route that answered (``/dicom-web/studies/{study}``), or
+    ``unmatched``.
+
+    Starlette leaves the route it chose in ``scope["route"]``. FastAPI (0.16x) keeps the
+    routes of an included router as they were declared (``/studies/{study}``, without the
+    router's prefix) and records the effective route, prefix included, in its own
+    ``scope["fastapi"]``: that one comes first. (Pinned by tests/observability.)
+    """
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(effective, "path_format", None)
+    if not template:
+        route = scope.get("route")
+        template = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(template) if template else UNMATCHED
 
 

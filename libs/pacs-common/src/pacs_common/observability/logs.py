@@ -106,6 +106,9 @@ def logging_config(log_format: LogFormat = "auto", level: str = "INFO") -> dict[
             "uvicorn.error": {"handlers": [], "propagate": True},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
             "pynetdicom": {"level": "WARNING"},
+            # one record per call, with the full URL: the access records say it better
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
         },
     }
 
