@@ -15,8 +15,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from pacs_common.client import DicomWebClient
+from pacs_common.observability.metrics import Metrics
+from pacs_common.observability.requestid import request_id_hooks
 from pacs_common.storage import open_store
 
+from pacs_exporter import observability
 from pacs_exporter.jobs.queue import JobQueue
 from pacs_exporter.problems import install_error_handlers
 from pacs_exporter.routes import include_routes
@@ -33,9 +36,11 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     settings = settings or Settings()
     queue = JobQueue.open(settings.database_url)
     store = open_store(settings)
-    http = httpx.Client(timeout=settings.dicomweb_timeout)
+    # each job's calls to the API carry its id as X-Request-ID (pacs_exporter.observability)
+    http = httpx.Client(timeout=settings.dicomweb_timeout, event_hooks=request_id_hooks())
     client = DicomWebClient(http, settings.dicomweb_url)
-    workers = Workers(queue, store, client, settings, observer=observer)
+    metrics = observability.ExporterMetrics(Metrics(), queue)
+    workers = Workers(queue, store, client, settings, observer=observer, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,5 +65,6 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.store = store
     app.state.workers = workers
     install_error_handlers(app)
+    observability.install(app, metrics)  # X-Request-ID, access log, GET /metrics
     include_routes(app)
     return app

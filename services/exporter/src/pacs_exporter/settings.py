@@ -8,6 +8,7 @@ from the API that ``make run`` starts beside it. PostgreSQL and S3 are one URL e
 from __future__ import annotations
 
 from pacs_common.network import is_loopback
+from pacs_common.observability.logs import LogFormat
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -75,6 +76,11 @@ class Settings(BaseSettings):
         "system temp directory).",
     )
 
+    log_format: LogFormat = Field(
+        "auto",
+        description="Logs of `pacs-exporter serve`: json (one object per line), text, or auto "
+        "(text on a terminal, JSON otherwise).",
+    )
     allow_unauthenticated_network: bool = Field(
         False,
         description="Allow binding a non-loopback address although the exporter has no "
