@@ -86,23 +86,15 @@ def test_serve_two_workers_metrics_summed_and_json_logs(
 ) -> None:
     metrics_dir = tmp_path / "metrics"
     url, proc = served
-    # new connections each time, so both workers answer some
+    # a new connection per request: either worker may answer each, and each scrape
+    query = {"method": "GET", "route": "/dicom-web/studies"}
     for n in range(REQUESTS):
-        response = httpx.get(f"{url}/readyz", headers={"X-Request-ID": f"probe-{n}"}, timeout=10)
-        assert response.status_code == 200
-    # every worker's /metrics counts every worker's requests
-    for _ in range(4):
+        sent = {"X-Request-ID": f"query-{n}"}
+        assert httpx.get(f"{url}/dicom-web/studies", headers=sent, timeout=10).status_code == 200
+    for _ in range(4):  # every worker's /metrics counts every worker's requests
         samples = scrape(f"{url}/metrics")
-        assert (
-            value(samples, "pacs_http_requests_total", method="GET", route="/readyz", status="200")
-            == REQUESTS
-        )
-        assert (
-            value(
-                samples, "pacs_http_request_duration_seconds_count", method="GET", route="/readyz"
-            )
-            == REQUESTS
-        )
+        assert value(samples, "pacs_http_requests_total", status="200", **query) == REQUESTS
+        assert value(samples, "pacs_http_request_duration_seconds_count", **query) == REQUESTS
 
     pids = worker_pids(metrics_dir)
     assert len(pids) == 2 and "1" not in pids, pids  # one file set per worker, stale one gone
@@ -112,7 +104,11 @@ def test_serve_two_workers_metrics_summed_and_json_logs(
     lines = [line for line in stderr.splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all({"time", "level", "logger", "message", "request_id"} <= r.keys() for r in records)
-    access = [r for r in records if r["logger"] == "pacs_api.access" and r["route"] == "/readyz"]
-    assert sorted(r["request_id"] for r in access) == sorted(f"probe-{n}" for n in range(REQUESTS))
+    access = [
+        r
+        for r in records
+        if r["logger"] == "pacs_api.access" and r["route"] == "/dicom-web/studies"
+    ]
+    assert sorted(r["request_id"] for r in access) == sorted(f"query-{n}" for n in range(REQUESTS))
     assert {(r["method"], r["status"]) for r in access} == {("GET", 200)}
     assert not [r for r in records if r["logger"] == "uvicorn.access"]

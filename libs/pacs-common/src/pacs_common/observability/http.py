@@ -16,7 +16,8 @@ response body; streamed bodies included). A request no route matched is counted 
 prometheus-fastapi-instrumentator does by default): statuses times buckets would multiply the
 series for little.
 
-The access record goes to the ``<service>.access`` logger at INFO, message
+The access record goes to the ``<service>.access`` logger at INFO (DEBUG for the successful
+answers of the probes and ``/metrics``, which come every few seconds), message
 ``"GET /dicom-web/studies 200"``, with the fields ``method``, ``route``, ``path``, ``status``,
 ``duration_ms``, ``client`` and ``request_id``.
 """
@@ -41,6 +42,8 @@ from pacs_common.observability.requestid import (
 )
 
 UNMATCHED = "unmatched"
+#: Probes and scrapes, every few seconds: their successful answers are logged at DEBUG.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class HttpMetrics:
@@ -129,7 +132,8 @@ class ObservabilityMiddleware:
         }
         if given is not None and given != rid:
             fields["invalid_request_id"] = given[:64]
-        self.access.info("%s %s %d", method, route, status, extra=fields)
+        level = logging.DEBUG if route in QUIET_ROUTES and status < 400 else logging.INFO
+        self.access.log(level, "%s %s %d", method, route, status, extra=fields)
 
 
 def install_observability(app: FastAPI, metrics: Metrics, *, service: str) -> HttpMetrics:
