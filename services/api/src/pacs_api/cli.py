@@ -5,7 +5,9 @@
 
 ``serve`` runs uvicorn with :func:`pacs_api.main.create_app` as the application factory; the
 configuration comes from the ``PACS_API_*`` environment variables (:class:`Settings`), and the
-options given here override ``PACS_API_HOST`` / ``PACS_API_PORT``.
+options given here override ``PACS_API_HOST`` / ``PACS_API_PORT``. Logs are JSON lines unless
+stderr is a terminal (``PACS_API_LOG_FORMAT``); with ``--workers`` above 1 the workers share
+their metrics through ``PROMETHEUS_MULTIPROC_DIR`` (:mod:`pacs_common.observability.metrics`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import typer
 import uvicorn
 from pacs_common.client import DicomWebClient, DicomWebError
 from pacs_common.media import MultipartError
+from pacs_common.observability.logs import logging_config
+from pacs_common.observability.metrics import prepare_multiprocess
 from pacs_common.synthetic import iter_study, to_bytes
 from pydantic import ValidationError
 
@@ -74,6 +78,7 @@ def serve(
     os.environ["PACS_API_HOST"] = bind_host
     os.environ["PACS_API_PORT"] = str(bind_port)
     _settings()  # validate the overrides too
+    prepare_multiprocess(workers)  # /metrics of any worker answers for all of them
     uvicorn.run(
         "pacs_api.main:create_app",
         factory=True,
@@ -81,6 +86,8 @@ def serve(
         port=bind_port,
         workers=workers,
         log_level=log_level,
+        log_config=logging_config(settings.log_format, log_level),
+        access_log=False,  # the app writes its own access records (pacs_api.access)
     )
 
 

@@ -29,6 +29,7 @@ ALLOWED_REQUEST_HEADERS = (
     "If-None-Match",
     "If-Range",
     "Range",
+    "X-Request-ID",
 )
 EXPOSED_RESPONSE_HEADERS = (
     "Accept-Ranges",
@@ -41,6 +42,7 @@ EXPOSED_RESPONSE_HEADERS = (
     "Location",
     "Retry-After",
     "Warning",
+    "X-Request-ID",
 )
 PREFLIGHT_MAX_AGE_SECONDS = 600
 

@@ -13,6 +13,7 @@ import pydicom.config
 from fastapi import FastAPI
 from pacs_common.storage import open_store
 
+from pacs_api import observability
 from pacs_api.cors import install_cors
 from pacs_api.errors import install_error_handlers
 from pacs_api.index.db import make_engine, migrate
@@ -55,5 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.writer = writer
     install_error_handlers(app)
     install_cors(app, settings)
+    observability.install(app)  # X-Request-ID, access log, GET /metrics
     include_routes(app)
     return app

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from pacs_common.network import is_loopback
+from pacs_common.observability.logs import LogFormat
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -90,6 +91,11 @@ class Settings(BaseSettings):
         None,
         description="Base URL of an OHIF viewer reading this server: the dashboard links each "
         "study to {ui_ohif_url}/viewer?StudyInstanceUIDs=... Unset: no link.",
+    )
+    log_format: LogFormat = Field(
+        "auto",
+        description="Logs of `pacs-api serve`: json (one object per line), text, or auto (text "
+        "on a terminal, JSON otherwise).",
     )
 
     allow_unauthenticated_network: bool = Field(

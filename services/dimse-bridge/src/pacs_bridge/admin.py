@@ -3,9 +3,10 @@
 ``GET /healthz`` (the process answers), ``GET /readyz`` (its database answers),
 ``GET /routing`` (every destination's queue: pending, delivered, failed, cancelled, oldest
 waiting, backoff and last error), ``GET /routing/destinations/{ae_title}/deliveries``
-(the deliveries, newest first, optionally in one state, with their last status and reason) and
+(the deliveries, newest first, optionally in one state, with their last status and reason),
 ``POST /routing/destinations/{ae_title}/retry`` (failed deliveries back in the queue, backoff
-ended). It has no authentication yet, so it is bound to loopback unless told otherwise
+ended) and ``GET /metrics`` (Prometheus, :mod:`pacs_bridge.observability`). It has no
+authentication yet, so it is bound to loopback unless told otherwise
 (:class:`pacs_bridge.settings.Settings`); ``pacs routing`` is its command line.
 """
 
@@ -19,6 +20,8 @@ from typing import Annotated
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Path, Query
+from pacs_common.observability.http import install_observability
+from pacs_common.observability.metrics import Metrics
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from starlette.middleware.cors import CORSMiddleware
@@ -87,15 +90,18 @@ class Requeued(BaseModel):
     requeued: int
 
 
-def create_admin_app(current: Callable[[], Settings], queue: Queue, router: Router) -> FastAPI:
+def create_admin_app(
+    current: Callable[[], Settings], queue: Queue, router: Router, metrics: Metrics
+) -> FastAPI:
     """The status API over *queue*; *current* gives the settings in use (a reload swaps
-    them)."""
+    them); ``GET /metrics`` exposes *metrics* (:mod:`pacs_bridge.observability`)."""
     app = FastAPI(
         title="pacs-cloud DIMSE bridge status",
         version="1",
         description="Health probes and store-and-forward routing progress of the DIMSE bridge.",
     )
     install_cors(app, current().admin_cors_allow_origins)
+    install_observability(app, metrics, service="pacs_bridge.admin")
 
     def known(ae_title: str) -> str:
         listed = {status.ae_title for status in queue.summary()}
@@ -175,7 +181,10 @@ class AdminServer:
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         self.app = app
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+            # log_config None: uvicorn's records go to the process's logging (JSON or text)
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", access_log=False, log_config=None
+            )
         )
         self.thread = threading.Thread(target=self.server.run, name="admin-http", daemon=True)
 

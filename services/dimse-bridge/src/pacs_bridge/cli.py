@@ -5,12 +5,13 @@
 The configuration comes from ``PACS_BRIDGE_*`` environment variables and the optional
 configuration file (:class:`pacs_bridge.settings.Settings`); the options override them. An
 invalid one, or TLS files that cannot be used, stop the start with exit status 2. SIGHUP
-reloads the configuration (:mod:`pacs_bridge.live`).
+reloads the configuration (:mod:`pacs_bridge.live`). Logs are JSON lines unless stderr is a
+terminal (``PACS_BRIDGE_LOG_FORMAT``), one record per DIMSE operation with its request id
+(:mod:`pacs_bridge.observability`).
 """
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from functools import partial
@@ -19,6 +20,7 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from pacs_common.observability.logs import configure_logging
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
@@ -68,11 +70,8 @@ def serve(
 ) -> None:
     """Run the DIMSE bridge in the foreground until interrupted (Ctrl-C); SIGHUP reloads the
     configuration (the allow-list, the known nodes)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     bridge = _bridge(config_file=config, host=host, port=port)
+    configure_logging(bridge.settings.log_format, log_level)
     settings = bridge.settings
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, lambda signum, frame: _reload_in_background(bridge))

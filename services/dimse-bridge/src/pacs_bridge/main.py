@@ -21,6 +21,8 @@ import httpx
 from pacs_common import statuses
 from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient
+from pacs_common.observability.metrics import Metrics
+from pacs_common.observability.requestid import request_id_hooks
 from pydicom.dataset import Dataset
 from pydicom.uid import AllTransferSyntaxes, ExplicitVRLittleEndian
 from pynetdicom import (
@@ -39,6 +41,7 @@ from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
 from pacs_bridge.live import Live, LiveConfig, ReloadResult, live_config, reload
 from pacs_bridge.network import set_poll_interval, set_tcp_nodelay
+from pacs_bridge.observability import BridgeMetrics, operation
 from pacs_bridge.retrieve.get import get_instances
 from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
 from pacs_bridge.retrieve.suboperations import SubOperation, refused
@@ -131,17 +134,22 @@ def handle_move(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[
     )
 
 
-def handlers(live: Live, dicomweb: DicomWebClient) -> list[EventHandlerType]:
-    """The handlers table: every event the bridge answers, with the arguments bound."""
+def handlers(
+    live: Live, dicomweb: DicomWebClient, metrics: BridgeMetrics
+) -> list[EventHandlerType]:
+    """The handlers table: every event the bridge answers, with the arguments bound; each
+    association request and operation runs under a request id of its own (:func:`operation`),
+    and what is answered is counted (:class:`BridgeMetrics`)."""
     return [
         (evt.EVT_CONN_OPEN, set_tcp_nodelay),
         (evt.EVT_CONN_OPEN, set_poll_interval, [live.current.settings.poll_interval]),
-        (evt.EVT_REQUESTED, handle_requested, [live]),
-        (evt.EVT_C_ECHO, handle_echo, [live]),
-        (evt.EVT_C_STORE, handle_store, [live, dicomweb]),
-        (evt.EVT_C_FIND, handle_find, [live, dicomweb]),
-        (evt.EVT_C_GET, handle_get, [live, dicomweb]),
-        (evt.EVT_C_MOVE, handle_move, [live, dicomweb]),
+        (evt.EVT_REQUESTED, operation(handle_requested), [live]),
+        (evt.EVT_C_ECHO, operation(handle_echo), [live]),
+        (evt.EVT_C_STORE, operation(handle_store), [live, dicomweb]),
+        (evt.EVT_C_FIND, operation(handle_find), [live, dicomweb]),
+        (evt.EVT_C_GET, operation(handle_get), [live, dicomweb]),
+        (evt.EVT_C_MOVE, operation(handle_move), [live, dicomweb]),
+        *metrics.handlers(),
     ]
 
 
@@ -285,16 +293,20 @@ def create_bridge(
     http = httpx.Client(
         timeout=settings.http_timeout,
         limits=httpx.Limits(max_connections=settings.max_associations),
+        event_hooks=request_id_hooks(),  # X-Request-ID of the operation in hand
     )
     dicomweb = DicomWebClient(http, settings.dicomweb_url)
     # Instances sent from files (routing) go out as stored, streamed, never decoded.
     _config.STORE_SEND_CHUNKED_DATASET = True
     queue = Queue.open(settings.database_url)
+    metrics = BridgeMetrics(Metrics(), queue)
     assert settings.changefeed_url is not None  # derived by the settings validator
     feed = ChangeFeedClient(http, settings.changefeed_url)
-    router = Router(lambda: routing_config(live.current), queue, feed, dicomweb, ae)
+    router = Router(
+        lambda: routing_config(live.current), queue, feed, dicomweb, ae, metrics=metrics
+    )
     admin = AdminServer(
-        create_admin_app(lambda: live.current.settings, queue, router),
+        create_admin_app(lambda: live.current.settings, queue, router, metrics.metrics),
         settings.admin_host,
         settings.admin_port,
     )
@@ -304,7 +316,7 @@ def create_bridge(
         http,
         live,
         load,
-        handlers(live, dicomweb),
+        handlers(live, dicomweb, metrics),
         queue,
         router,
         admin,

@@ -58,6 +58,7 @@ from typing import Any, Literal
 import yaml
 from pacs_common.dimse import validate_ae_title
 from pacs_common.network import check_origins, is_loopback
+from pacs_common.observability.logs import LogFormat
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -235,6 +236,11 @@ class Settings(BaseSettings):
         description="Origins (scheme://host[:port]) whose browser pages may call the status "
         'API (the API\'s dashboard, e.g. ["http://127.0.0.1:8080"]), or ["*"]; empty (the '
         "default) turns CORS off. Read at start.",
+    )
+    log_format: LogFormat = Field(
+        "auto",
+        description="Logs of `pacs-bridge serve`: json (one object per line), text, or auto "
+        "(text on a terminal, JSON otherwise).",
     )
     tls_certificate: Path | None = Field(
         None, description="PEM certificate (chain) of the bridge: the listening port uses TLS."

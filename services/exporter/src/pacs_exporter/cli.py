@@ -6,7 +6,9 @@
 the configuration comes from the ``PACS_EXPORTER_*`` environment variables
 (:class:`~pacs_exporter.settings.Settings`), and the options given here override
 ``PACS_EXPORTER_HOST`` / ``PACS_EXPORTER_PORT``. Each process runs ``PACS_EXPORTER_WORKERS``
-worker threads; all of them share the jobs' database.
+worker threads; all of them share the jobs' database. Logs are JSON lines unless stderr is a
+terminal (``PACS_EXPORTER_LOG_FORMAT``); with ``--processes`` above 1 the processes share their
+metrics through ``PROMETHEUS_MULTIPROC_DIR`` (:mod:`pacs_common.observability.metrics`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pacs_common.observability.logs import logging_config
+from pacs_common.observability.metrics import prepare_multiprocess
 from pydantic import ValidationError
 
 from pacs_exporter.settings import Settings
@@ -70,6 +74,7 @@ def serve(
     os.environ["PACS_EXPORTER_HOST"] = bind_host
     os.environ["PACS_EXPORTER_PORT"] = str(bind_port)
     _settings()  # validate the overrides too
+    prepare_multiprocess(processes)  # /metrics of any process answers for all of them
     uvicorn.run(
         "pacs_exporter.main:create_app",
         factory=True,
@@ -77,6 +82,8 @@ def serve(
         port=bind_port,
         workers=processes,
         log_level=log_level,
+        log_config=logging_config(settings.log_format, log_level),
+        access_log=False,  # the app writes its own access records (pacs_exporter.access)
     )
 
 

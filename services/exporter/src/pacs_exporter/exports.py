@@ -10,6 +10,7 @@ DELETE can be repeated, never leaving objects that no job names.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ from pacs_exporter.problems import (
 from pacs_exporter.schemas import ExportJob, ExportList, ExportRequest
 
 router = APIRouter(prefix="/exports", tags=["exports"])
+log = logging.getLogger(__name__)
 
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job's id.")]
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
@@ -58,6 +60,7 @@ def submit(
     except ExportError as exc:
         raise Unprocessable(exc.reason) from exc
     job = queue.submit(request.study, request.series, request.model_dump(mode="json"))
+    log.info("export job %s queued", job.id, extra={"job_id": job.id})  # this request -> job
     workers.wake()
     response.headers["Location"] = f"/exports/{job.id}"
     return ExportJob.of(job)

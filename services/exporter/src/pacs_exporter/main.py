@@ -15,8 +15,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from pacs_common.client import DicomWebClient
+from pacs_common.observability.metrics import Metrics
+from pacs_common.observability.requestid import request_id_hooks
 from pacs_common.storage import open_store
 
+from pacs_exporter import observability
 from pacs_exporter.cors import install_cors
 from pacs_exporter.jobs.queue import JobQueue
 from pacs_exporter.problems import install_error_handlers
@@ -34,9 +37,11 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     settings = settings or Settings()
     queue = JobQueue.open(settings.database_url)
     store = open_store(settings)
-    http = httpx.Client(timeout=settings.dicomweb_timeout)
+    # each job's calls to the API carry its id as X-Request-ID (pacs_exporter.observability)
+    http = httpx.Client(timeout=settings.dicomweb_timeout, event_hooks=request_id_hooks())
     client = DicomWebClient(http, settings.dicomweb_url)
-    workers = Workers(queue, store, client, settings, observer=observer)
+    metrics = observability.ExporterMetrics(Metrics(), queue)
+    workers = Workers(queue, store, client, settings, observer=observer, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -62,5 +67,6 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.workers = workers
     install_error_handlers(app)
     install_cors(app, settings)
+    observability.install(app, metrics)  # X-Request-ID, access log, GET /metrics
     include_routes(app)
     return app

@@ -8,6 +8,7 @@ from the API that ``make run`` starts beside it. PostgreSQL and S3 are one URL e
 from __future__ import annotations
 
 from pacs_common.network import check_origins, is_loopback
+from pacs_common.observability.logs import LogFormat
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -81,7 +82,11 @@ class Settings(BaseSettings):
         '(the API\'s dashboard, e.g. ["http://127.0.0.1:8080"]), or ["*"] for any; empty (the '
         "default) turns CORS off.",
     )
-
+    log_format: LogFormat = Field(
+        "auto",
+        description="Logs of `pacs-exporter serve`: json (one object per line), text, or auto "
+        "(text on a terminal, JSON otherwise).",
+    )
     allow_unauthenticated_network: bool = Field(
         False,
         description="Allow binding a non-loopback address although the exporter has no "

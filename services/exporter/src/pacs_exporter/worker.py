@@ -36,14 +36,17 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from pacs_common.client import DicomWebClient
+from pacs_common.observability.requestid import request_id_scope
 from pacs_common.storage import ObjectStore
 
 from pacs_exporter.errors import ExportError
 from pacs_exporter.jobs.queue import Heartbeat, Job, JobQueue, State
+from pacs_exporter.observability import ExporterMetrics
 from pacs_exporter.pipeline import object_keys, run_export
 from pacs_exporter.schemas import ExportRequest
 from pacs_exporter.series import Unavailable
@@ -122,8 +125,10 @@ class Worker:
         *,
         wake: threading.Event | None = None,
         observer: Observer | None = None,
+        metrics: ExporterMetrics | None = None,
     ) -> None:
         self.name = name
+        self.metrics = metrics
         self.queue = queue
         self.store = store
         self.client = client
@@ -168,7 +173,17 @@ class Worker:
         return True
 
     def run(self, job: Job) -> None:
-        """Run a job this worker claimed and record its outcome."""
+        """Run a job this worker claimed and record its outcome, under the job's id as
+        request id (its calls to the API carry it); its duration by outcome goes to the
+        metrics."""
+        started = time.perf_counter()
+        with request_id_scope(job.id):
+            outcome = self._run(job)
+        if self.metrics is not None:
+            self.metrics.job_ran(outcome, time.perf_counter() - started)
+
+    def _run(self, job: Job) -> str:
+        """Run *job*; what came of it: succeeded, failed, cancelled, retry, released, lost."""
         assert job.owner is not None
         log.info("job %s: attempt %d on %s", job.id, job.attempts, self.name)
         request = ExportRequest.model_validate(job.request)
@@ -193,13 +208,12 @@ class Worker:
                     spool_dir=self.settings.spool_dir,
                 )
             except Stopped as stop:
-                self._stopped(job, stop.heartbeat)
-                return
+                return self._stopped(job, stop.heartbeat)
             except ExportError as exc:
                 log.info("job %s failed: %s", job.id, exc.reason)
                 if self.queue.failed(job.id, job.owner, exc.reason):
                     self._forget_objects(job, request)
-                return
+                return State.FAILED.value
             except Unavailable as exc:
                 delay = timedelta(seconds=self.settings.retry_delay_seconds)
                 state = self.queue.retry_later(
@@ -208,12 +222,13 @@ class Worker:
                 log.warning("job %s: %s (now %s)", job.id, exc, state)
                 if state is State.FAILED:
                     self._forget_objects(job, request)
-                return
+                    return State.FAILED.value
+                return "retry"
             except Exception as exc:
                 log.exception("job %s failed unexpectedly", job.id)
                 if self.queue.failed(job.id, job.owner, f"unexpected error: {exc}"):
                     self._forget_objects(job, request)
-                return
+                return State.FAILED.value
         if not self.queue.succeeded(
             job.id,
             job.owner,
@@ -222,20 +237,22 @@ class Worker:
             report_key=exported.report_key,
             stored_instance=exported.stored_instance,
         ):
-            self._stopped(job, Heartbeat.LOST)
-            return
+            return self._stopped(job, Heartbeat.LOST)
         log.info("job %s succeeded: %s", job.id, exported.file_key)
+        return State.SUCCEEDED.value
 
-    def _stopped(self, job: Job, heartbeat: Heartbeat) -> None:
+    def _stopped(self, job: Job, heartbeat: Heartbeat) -> str:
         assert job.owner is not None
         request = ExportRequest.model_validate(job.request)
         if heartbeat is Heartbeat.CANCEL and self.queue.cancelled(job.id, job.owner):
             log.info("job %s cancelled", job.id)
             self._forget_objects(job, request)
-        elif self._stop.is_set() and self.queue.release(job.id, job.owner):
+            return State.CANCELLED.value
+        if self._stop.is_set() and self.queue.release(job.id, job.owner):
             log.info("job %s back in the queue (this worker stops)", job.id)
-        else:
-            log.warning("job %s is no longer this worker's; stopped", job.id)
+            return "released"
+        log.warning("job %s is no longer this worker's; stopped", job.id)
+        return "lost"
 
     def _forget_objects(self, job: Job, request: ExportRequest) -> None:
         try:
@@ -255,6 +272,7 @@ class Workers:
         settings: Settings,
         *,
         observer: Observer | None = None,
+        metrics: ExporterMetrics | None = None,
     ) -> None:
         self._wake = threading.Event()
         prefix = f"{socket.gethostname()}:{os.getpid()}"
@@ -267,6 +285,7 @@ class Workers:
                 settings,
                 wake=self._wake,
                 observer=observer,
+                metrics=metrics,
             )
             for n in range(settings.workers)
         ]

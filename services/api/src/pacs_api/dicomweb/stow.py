@@ -29,6 +29,7 @@ from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep, WriterDep
 from pacs_api.dicomweb.multipart import MediaType, Part, boundary_of, read_parts
 from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, warning_header
 from pacs_api.ingest.pipeline import Ingest, InstanceResult
+from pacs_api.observability import api_metrics
 
 router = APIRouter(tags=["STOW-RS"])
 
@@ -133,6 +134,7 @@ async def _stow(
         raise
     if not results:
         raise BadRequest("the multipart/related body holds no parts")
+    api_metrics(request).stowed(results)
     return _response(results, base, study)
 
 

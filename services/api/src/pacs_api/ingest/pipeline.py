@@ -68,6 +68,7 @@ class InstanceResult:
     series_uid: str = ""
     failure: int | None = None  # a C-STORE status (PS3.4 B.2.3); None on success
     reason: str = ""
+    size: int = 0  # bytes received
 
 
 @dataclass(slots=True)
@@ -121,7 +122,11 @@ class Ingest:
             self.results.append(InstanceResult(failure=exc.status, reason=exc.reason))
             return
         result = InstanceResult(
-            parsed.sop_class_uid, parsed.sop_instance_uid, parsed.study_uid, parsed.series_uid
+            parsed.sop_class_uid,
+            parsed.sop_instance_uid,
+            parsed.study_uid,
+            parsed.series_uid,
+            size=size,
         )
         self.results.append(result)
         if self.study_uid is not None and parsed.study_uid != self.study_uid:

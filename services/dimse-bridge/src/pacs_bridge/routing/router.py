@@ -23,8 +23,10 @@ from datetime import timedelta
 import httpx
 from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient, DicomWebError
+from pacs_common.observability.requestid import request_id_scope
 from pynetdicom import AE
 
+from pacs_bridge.observability import BridgeMetrics
 from pacs_bridge.retrieve.move import Destination
 from pacs_bridge.routing.leadership import Leadership
 from pacs_bridge.routing.queue import Backoff, Delivery, Outcome, Queue
@@ -62,12 +64,15 @@ class Router:
         feed: ChangeFeedClient,
         dicomweb: DicomWebClient,
         ae: AE,
+        *,
+        metrics: BridgeMetrics | None = None,
     ) -> None:
         self.config = config
         self.queue = queue
         self.feed = feed
         self.dicomweb = dicomweb
         self.ae = ae
+        self.metrics = metrics
         self.leadership = Leadership(queue.engine)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -169,12 +174,27 @@ class Router:
                 reason = f"{title} is not a configured node (add it to nodes)"
                 self.queue.destination_failed(title, reason, config.backoff)
                 continue
-            self._attempt(title, node, batch, config.backoff)
+            with request_id_scope():  # the attempt's WADO-RS calls carry it
+                self._attempt(title, node, batch, config.backoff)
 
     def _attempt(
         self, title: str, node: Destination, batch: list[Delivery], backoff: Backoff
     ) -> None:
         outcomes: list[tuple[Delivery, Outcome]] = []
+        try:
+            self._deliver_batch(title, node, batch, backoff, outcomes)
+        finally:
+            if self.metrics is not None:
+                self.metrics.delivered(title, (outcome for _, outcome in outcomes))
+
+    def _deliver_batch(
+        self,
+        title: str,
+        node: Destination,
+        batch: list[Delivery],
+        backoff: Backoff,
+        outcomes: list[tuple[Delivery, Outcome]],
+    ) -> None:
         try:
             for item, outcome in deliver(self.ae, title, node, batch, self.dicomweb):
                 outcomes.append((item, outcome))

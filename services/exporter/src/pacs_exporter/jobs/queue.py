@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pacs_common.database import WRITE_OPTION, make_engine, migrate
-from sqlalchemy import Engine, and_, delete, insert, or_, select, text, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, text, update
 
 from pacs_exporter.jobs import tables
 
@@ -162,6 +162,15 @@ class JobQueue:
         job = self.get(job_id)
         assert job is not None
         return job
+
+    def counts(self) -> dict[State, int]:
+        """How many jobs are in each state (every state listed, 0 when none)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(_job.c.state, func.count()).group_by(_job.c.state)
+            ).all()
+        found = {State(state): int(n) for state, n in rows}
+        return {state: found.get(state, 0) for state in State}
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as connection:
