@@ -13,7 +13,8 @@ traceback and answered as a plain 500 problem that names no internals.
     ├── PayloadTooLarge (413)    body over the configured limit
     ├── RangeNotSatisfiable (416) a byte range past the end of a bulk data value
     ├── UnsupportedMediaType (415)
-    └── ServiceUnavailable (503) index or object store unreachable (with Retry-After)
+    ├── ServiceUnavailable (503) index or object store unreachable (with Retry-After)
+    └── NotConfigured (503)      a feature needs configuration it lacks (no Retry-After)
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ class ServiceUnavailable(ApiError):
 
     def __init__(self, detail: str, *, retry_after: int = 5) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class NotConfigured(ApiError):
+    """503 without Retry-After: retrying will not help until an operator configures it."""
+
+    status, title = 503, "Service Unavailable"
 
 
 MAX_WARNING_CHARS = 500

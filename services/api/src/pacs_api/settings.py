@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pacs_common.network import is_loopback
 from pacs_common.observability.logs import LogFormat
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$", re.IGNORECASE)
@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         None,
         description="Base URL of an OHIF viewer reading this server: the dashboard links each "
         "study to {ui_ohif_url}/viewer?StudyInstanceUIDs=... Unset: no link.",
+    )
+    deidentify_secret: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="Key of the keyed hashes (HMAC-SHA256) that replace UIDs, patient names and "
+        "IDs and pick the date shift of POST /studies/{study}/deidentify; the same secret "
+        "always gives the same output. Unset: de-identification is refused (503).",
+    )
+    deidentify_max_instances: int = Field(
+        2000,
+        ge=1,
+        description="Largest study POST /studies/{study}/deidentify handles (409 above).",
     )
     log_format: LogFormat = Field(
         "auto",
