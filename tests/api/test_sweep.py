@@ -78,3 +78,39 @@ def test_check_reports_rows_without_their_object(
     assert (report.rows, report.missing, report.wrong_size) == (5, 1, 0)
     assert report.examples == [lost] and not report.ok
     assert index.referenced_keys(["1.2.3.4.5"]) == set()
+
+
+def test_sweep_and_check_commands(
+    settings: Settings,
+    client: TestClient,
+    index_and_store: tuple[Index, ObjectStore],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``pacs-api sweep [--dry-run] [--grace]`` and ``pacs-api check`` on the server's settings."""
+    from pacs_api.cli import app
+    from typer.testing import CliRunner
+
+    _, store = index_and_store
+    assert stow(client, ct_instances(2)).status_code == 200
+    plant(store, ORPHAN)
+    for name, value in settings.model_dump().items():
+        if value is not None and name in {"database_url", "store_url", "s3_access_key"}:
+            monkeypatch.setenv(f"PACS_API_{name.upper()}", str(value))
+    if settings.s3_secret_key:
+        monkeypatch.setenv("PACS_API_S3_SECRET_KEY", settings.s3_secret_key)
+    runner = CliRunner()
+
+    young = runner.invoke(app, ["sweep"])
+    assert young.exit_code == 0 and "deleted 0 unreferenced" in young.output
+    dry = runner.invoke(app, ["sweep", "--dry-run", "--grace", "0"])
+    assert dry.exit_code == 0 and "would delete 1 unreferenced (6 bytes)" in dry.output
+    assert store.exists(ORPHAN)
+    swept = runner.invoke(app, ["sweep", "--grace", "0"])
+    assert swept.exit_code == 0 and "deleted 1 unreferenced (6 bytes)" in swept.output
+    assert not store.exists(ORPHAN)
+
+    checked = runner.invoke(app, ["check"])
+    assert checked.exit_code == 0 and "checked 2 index rows: 0 without" in checked.output
+    store.delete([sorted(keys(store))[0]])
+    broken = runner.invoke(app, ["check"])
+    assert broken.exit_code == 1 and "1 without their object" in broken.output

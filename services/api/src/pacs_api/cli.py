@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from itertools import islice
 from typing import Annotated, TypeVar
@@ -148,14 +149,23 @@ def load_demo(
     typer.echo(f"Browse it with any DICOMweb viewer pointed at {url.rstrip('/')}")
 
 
-def _index_and_store(settings: Settings) -> tuple[Index, ObjectStore]:
+@contextmanager
+def _index_and_store(settings: Settings) -> Iterator[tuple[Index, ObjectStore]]:
+    """The server's index and store, released afterwards."""
     engine = make_engine(settings.database_url)
-    migrate(engine)
     try:
-        return Index(engine), open_store(settings)
-    except (StoreError, ValueError) as exc:
-        typer.echo(f"cannot open the object store: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        migrate(engine)
+        try:
+            store = open_store(settings)
+        except (StoreError, ValueError) as exc:
+            typer.echo(f"cannot open the object store: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        try:
+            yield Index(engine), store
+        finally:
+            store.close()
+    finally:
+        engine.dispose()
 
 
 @app.command("sweep")
@@ -173,11 +183,8 @@ def sweep_command(
     ] = maintenance.DEFAULT_GRACE.total_seconds(),
 ) -> None:
     """Delete stored instance objects that no index row references (left by a crash)."""
-    index, store = _index_and_store(_settings())
-    try:
+    with _index_and_store(_settings()) as (index, store):
         report = maintenance.sweep(index, store, grace=timedelta(seconds=grace), dry_run=dry_run)
-    finally:
-        store.close()
     typer.echo(report.summary())
     for key in report.raced:
         typer.echo(f"raced (deleted, now referenced): {key}", err=True)
@@ -188,11 +195,8 @@ def sweep_command(
 @app.command("check")
 def check_command() -> None:
     """List index rows whose object is missing or of another size (exit 1 if any)."""
-    index, store = _index_and_store(_settings())
-    try:
+    with _index_and_store(_settings()) as (index, store):
         report = maintenance.check(index, store)
-    finally:
-        store.close()
     typer.echo(report.summary())
     for key in report.examples:
         typer.echo(f"missing or wrong size: {key}", err=True)
