@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -383,6 +384,23 @@ def test_list_many_objects(store: ObjectStore) -> None:
     assert [info.key for info in store.list()] == sorted(keys)
     in_one_study = sorted(key for key in keys if key.startswith("studies/1/"))
     assert [info.key for info in store.list("studies/1/")] == in_one_study
+
+
+def test_scan_streams_every_object_with_its_write_time(store: ObjectStore) -> None:
+    """``scan`` gives each object under the prefix once (any order), with its size and a
+    timezone-aware write time close to now (the sweep's grace period compares against it)."""
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    for n, key in enumerate(LIST_KEYS):
+        put_bytes(store, key, b"x" * n)
+    scanned = list(store.scan("a"))
+    assert sorted(info.key for info in scanned) == [k for k in LIST_KEYS if k.startswith("a")]
+    for info in scanned:
+        assert info.size == LIST_KEYS.index(info.key)
+        assert info.modified is not None and info.modified.tzinfo is not None
+        assert before <= info.modified <= datetime.now(UTC) + timedelta(minutes=5)
+    first = LIST_KEYS[0]
+    assert store.stat(first).modified is not None
+    assert store.stat(first) == ObjectInfo(first, 0)  # write time is not part of equality
 
 
 # -- keys and health -------------------------------------------------------------------------

@@ -2,12 +2,18 @@
 
     pacs-api serve [--host H] [--port P] [--workers N]
     pacs-api load-demo [--url http://127.0.0.1:8080/dicom-web] [--slices 120]
+    pacs-api sweep [--dry-run] [--grace 3600]
+    pacs-api check
 
 ``serve`` runs uvicorn with :func:`pacs_api.main.create_app` as the application factory; the
 configuration comes from the ``PACS_API_*`` environment variables (:class:`Settings`), and the
 options given here override ``PACS_API_HOST`` / ``PACS_API_PORT``. Logs are JSON lines unless
 stderr is a terminal (``PACS_API_LOG_FORMAT``); with ``--workers`` above 1 the workers share
 their metrics through ``PROMETHEUS_MULTIPROC_DIR`` (:mod:`pacs_common.observability.metrics`).
+
+``sweep`` deletes stored objects no index row references (left by a crash mid-STOW) and
+``check`` lists index rows whose object is missing (:mod:`pacs_api.sweep`); both read the same
+``PACS_API_*`` settings as ``serve``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from itertools import islice
 from typing import Annotated, TypeVar
 
@@ -25,9 +33,13 @@ from pacs_common.client import DicomWebClient, DicomWebError
 from pacs_common.media import MultipartError
 from pacs_common.observability.logs import logging_config
 from pacs_common.observability.metrics import prepare_multiprocess
+from pacs_common.storage import ObjectStore, StoreError, open_store
 from pacs_common.synthetic import iter_study, to_bytes
 from pydantic import ValidationError
 
+from pacs_api import sweep as maintenance
+from pacs_api.index.db import make_engine, migrate
+from pacs_api.index.repository import Index
 from pacs_api.settings import Settings
 
 T = TypeVar("T")
@@ -135,6 +147,61 @@ def load_demo(
         typer.echo(f"  series {series_uid}: {count} x {description}")
     typer.echo(f"Study Instance UID: {study_uid}")
     typer.echo(f"Browse it with any DICOMweb viewer pointed at {url.rstrip('/')}")
+
+
+@contextmanager
+def _index_and_store(settings: Settings) -> Iterator[tuple[Index, ObjectStore]]:
+    """The server's index and store, released afterwards."""
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        try:
+            store = open_store(settings)
+        except (StoreError, ValueError) as exc:
+            typer.echo(f"cannot open the object store: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        try:
+            yield Index(engine), store
+        finally:
+            store.close()
+    finally:
+        engine.dispose()
+
+
+@app.command("sweep")
+def sweep_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            help="Seconds: objects written more recently are kept (an in-flight STOW has "
+            "written its object but not yet its index row). Safe while the API serves.",
+            min=0,
+        ),
+    ] = maintenance.DEFAULT_GRACE.total_seconds(),
+) -> None:
+    """Delete stored instance objects that no index row references (left by a crash)."""
+    with _index_and_store(_settings()) as (index, store):
+        report = maintenance.sweep(index, store, grace=timedelta(seconds=grace), dry_run=dry_run)
+    typer.echo(report.summary())
+    for key in report.raced:
+        typer.echo(f"raced (deleted, now referenced): {key}", err=True)
+    if report.raced:
+        raise typer.Exit(1)
+
+
+@app.command("check")
+def check_command() -> None:
+    """List index rows whose object is missing or of another size (exit 1 if any)."""
+    with _index_and_store(_settings()) as (index, store):
+        report = maintenance.check(index, store)
+    typer.echo(report.summary())
+    for key in report.examples:
+        typer.echo(f"missing or wrong size: {key}", err=True)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
@@ -51,8 +52,12 @@ def check_range(byte_range: tuple[int, int] | None) -> tuple[int, int] | None:
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
+    """An object's key and size, and when it was last written (``None`` when the backend did
+    not say; not part of equality: two listings of one object compare equal)."""
+
     key: str
     size: int
+    modified: datetime | None = field(default=None, compare=False)
 
 
 class ObjectStore(ABC):
@@ -98,6 +103,12 @@ class ObjectStore(ABC):
 
         *prefix* is a plain string (``"studies/1.2"`` matches ``studies/1.2.3/...``). Names in
         the store that are not valid keys (temporary files, foreign objects) are not listed."""
+
+    def scan(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with *prefix*, with ``modified`` set, in no stated
+        order, streamed: memory stays bounded however many objects there are (a sweep of the
+        whole store). The default is :meth:`list`."""
+        return self.list(prefix)
 
     @abstractmethod
     def ping(self) -> None:

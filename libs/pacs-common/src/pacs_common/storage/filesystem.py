@@ -18,6 +18,7 @@ import re
 import stat as stat_mode
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -110,7 +111,7 @@ class FilesystemStore(ObjectStore):
             raise StoreError(f"cannot stat object {key!r}: {exc}") from exc
         if not stat_mode.S_ISREG(info.st_mode):
             raise ObjectNotFound(key)
-        return ObjectInfo(key, info.st_size)
+        return ObjectInfo(key, info.st_size, _modified(info))
 
     def delete(self, keys: list[str]) -> None:
         paths = [self._path(key) for key in keys]
@@ -125,6 +126,10 @@ class FilesystemStore(ObjectStore):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return self._walk(self._root, "", prefix)
+
+    def scan(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """:meth:`list`: it already streams, holding one directory's names at a time."""
+        return self.list(prefix)
 
     def ping(self) -> None:
         """Create and remove a temporary file in the root: proves it exists and is writable."""
@@ -232,7 +237,7 @@ class FilesystemStore(ObjectStore):
             except OSError as exc:
                 raise StoreError(f"cannot stat object {key!r}: {exc}") from exc
             if stat_mode.S_ISREG(info.st_mode):
-                yield ObjectInfo(key, info.st_size)
+                yield ObjectInfo(key, info.st_size, _modified(info))
 
 
 class _FileChunks(Iterator[bytes]):
@@ -305,3 +310,7 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _modified(info: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(info.st_mtime, UTC)

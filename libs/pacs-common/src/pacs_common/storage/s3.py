@@ -160,7 +160,7 @@ class S3Store(ObjectStore):
             found = self._client.stat_object(self._bucket, key)
         except _TRANSPORT_ERRORS as exc:
             self._raise(exc, "stat", key)
-        return ObjectInfo(key, self._size(found.size, key))
+        return ObjectInfo(key, self._size(found.size, key), found.last_modified)
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:
@@ -194,7 +194,9 @@ class S3Store(ObjectStore):
         """
         try:
             found = [
-                ObjectInfo(item.object_name, self._size(item.size, item.object_name))
+                ObjectInfo(
+                    item.object_name, self._size(item.size, item.object_name), item.last_modified
+                )
                 for item in self._client.list_objects(
                     self._bucket, prefix=prefix or None, recursive=True
                 )
@@ -204,6 +206,19 @@ class S3Store(ObjectStore):
             self._raise(exc, "list")
         found.sort(key=lambda info: info.key)
         return iter(found)
+
+    def scan(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects under *prefix* in the server's order, one listing page (1,000 keys) at a
+        time: memory stays bounded, unlike :meth:`list`, which sorts."""
+        try:
+            for item in self._client.list_objects(
+                self._bucket, prefix=prefix or None, recursive=True
+            ):
+                name = item.object_name
+                if name is not None and _is_key(name):
+                    yield ObjectInfo(name, self._size(item.size, name), item.last_modified)
+        except _TRANSPORT_ERRORS as exc:
+            self._raise(exc, "list")
 
     def ping(self) -> None:
         try:

@@ -7,7 +7,7 @@ so an :class:`Index` is safe to share between threads and requests.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
@@ -174,6 +174,30 @@ class Index:
         with self.session() as session:
             connection = session.connection()
             return changes.read(connection, after, limit), changes.head(connection)
+
+    # -- maintenance (pacs_api.sweep) -----------------------------------------------------
+    def referenced_keys(self, sop_instance_uids: Collection[str]) -> set[str]:
+        """The object keys that the rows of these SOP Instance UIDs reference (one query,
+        through the unique index on the UID; keep batches to a few hundred UIDs)."""
+        if not sop_instance_uids:
+            return set()
+        with self.session() as session:
+            statement = select(col(Instance.object_key)).where(
+                col(Instance.sop_instance_uid).in_(set(sop_instance_uids))
+            )
+            return set(session.execute(statement).scalars())
+
+    def stored_objects(self, after: int, limit: int) -> list[tuple[int, str, int]]:
+        """``(pk, object_key, size)`` of up to *limit* instance rows whose pk is above *after*,
+        in pk order: page through every row with the last pk seen."""
+        with self.session() as session:
+            statement = (
+                select(col(Instance.pk), col(Instance.object_key), col(Instance.size))
+                .where(col(Instance.pk) > after)
+                .order_by(col(Instance.pk))
+                .limit(limit)
+            )
+            return [(int(r[0]), str(r[1]), int(r[2])) for r in session.execute(statement).all()]
 
     # -- queries --------------------------------------------------------------------------
     def search(self, query: QidoQuery) -> QidoResult:

@@ -20,6 +20,7 @@ instances it created are removed again: a request answered with an error has sto
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -56,6 +57,19 @@ def object_key(record_uids: tuple[str, str, str], sha256: str) -> str:
     fsync per object instead of three)."""
     study, series, sop = record_uids
     return f"studies/{study}/series/{series}/instances/{sop}.{sha256[:24]}.dcm"
+
+
+#: The instance prefix of the store: every key :func:`object_key` builds starts with it.
+INSTANCE_PREFIX = "studies/"
+_OBJECT_KEY = re.compile(
+    r"^studies/[0-9.]{1,64}/series/[0-9.]{1,64}/instances/([0-9.]{1,64})\.[0-9a-f]{24}\.dcm$"
+)
+
+
+def sop_instance_of_key(key: str) -> str | None:
+    """The SOP Instance UID in a key that :func:`object_key` built, else ``None``."""
+    match = _OBJECT_KEY.match(key)
+    return match.group(1) if match else None
 
 
 @dataclass(slots=True)
