@@ -9,6 +9,8 @@ share one PostgreSQL database, its own version table.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from sqlalchemy.engine import make_url
 #: so a transaction that reads and then writes never fails on a snapshot another writer made
 #: stale.
 WRITE_OPTION = "pacs_write"
+#: How long an SQLite connection waits for another's lock before "database is locked".
+_SQLITE_BUSY_SECONDS = 30.0
 
 
 def make_engine(url: str) -> Engine:
@@ -46,11 +50,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # work: SQLAlchemy's documented pysqlite recipe).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_SECONDS * 1000)}")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the database file to WAL. Switching takes an exclusive lock, and SQLite does
+    not wait for it as it waits for others: when several processes open a new database at
+    once (workers starting together), the switch fails with "database is locked" or leaves
+    the old mode; it is tried again until the file is in WAL mode or the busy timeout ends."""
+    deadline = time.monotonic() + _SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        else:
+            if str(mode).lower() in ("wal", "memory"):
+                return
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError(f"the database stays in {mode} journal mode")
+        time.sleep(0.02)
 
 
 def _sqlite_begin(connection: Connection) -> None:
