@@ -9,6 +9,8 @@ problem that names no internals. Each service adds its own subclasses (the API's
 
     ServiceError
     ├── BadRequest (400)
+    ├── Unauthorized (401)
+    ├── Forbidden (403)
     ├── NotFound (404)
     ├── Conflict (409)
     ├── ServiceUnavailable (503)  a dependency unreachable (with Retry-After)
@@ -52,6 +54,18 @@ class BadRequest(ServiceError):
 
 class NotFound(ServiceError):
     status, title = 404, "Not Found"
+
+
+class Unauthorized(ServiceError):
+    """No or unusable credentials (RFC 9110 §15.5.2); carries a ``WWW-Authenticate`` challenge."""
+
+    status, title = 401, "Unauthorized"
+
+
+class Forbidden(ServiceError):
+    """Authenticated, but without the scope the action needs (RFC 9110 §15.5.4)."""
+
+    status, title = 403, "Forbidden"
 
 
 class Conflict(ServiceError):

@@ -9,9 +9,11 @@ its thread pool, a thread hop per dependency per request for nothing.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from pacs_common.auth import ANONYMOUS, Principal, Scope
+from pacs_common.problems import Forbidden
 from pacs_common.storage.base import ObjectStore
 
 from pacs_api.index.repository import Index
@@ -51,3 +53,28 @@ IndexDep = Annotated[Index, Depends(get_index)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 WriterDep = Annotated[Executor, Depends(get_writer)]
 BaseUrlDep = Annotated[str, Depends(get_base_url)]
+
+
+async def get_principal(request: Request) -> Principal:
+    """The authenticated caller (set by the authentication middleware), or the anonymous
+    caller with every scope when no authentication is configured."""
+    principal: Principal = getattr(request.state, "principal", ANONYMOUS)
+    return principal
+
+
+def requires(scope: Scope) -> Any:
+    """A dependency that answers 403 unless the caller holds *scope*:
+    ``dependencies=[requires(Scope.ADMIN)]`` or ``principal: Annotated[Principal, requires(...)]``.
+    """
+
+    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.allows(scope):
+            raise Forbidden(
+                f"this needs the {scope.value!r} scope, which {principal.subject!r} lacks"
+            )
+        return principal
+
+    return Depends(_check)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
