@@ -13,8 +13,8 @@ stated here, citing the standard:
   here: shifted). We apply it to the table's attributes whose VR is DA or DT (shifted by whole
   days, so TM values stay as they are).
 - Retain Device Identity (PS3.15 E.3.5, column "Rtn. Dev. Id. Opt."): the attributes marked
-  "K" in that column, listed in :data:`DEVICE_IDENTITY` (hand-typed from the table; the list is
-  short and each entry names its attribute).
+  "K" in that column, listed in :data:`DEVICE_IDENTITY` by keyword (the library has no option
+  columns; the list is short and each keyword is checked against pydicom's dictionary).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from types import MappingProxyType
 from dicomanonymizer.dicom_anonymization_databases import (  # type: ignore[import-untyped]
     dicomfields_2026c as _table,
 )
+from pydicom.sr.codedict import codes
 from pydicom.tag import BaseTag, Tag
 
 #: The standard edition of the table and where it is read from (said in answers and logs).
@@ -84,48 +85,52 @@ TABLE: Mapping[BaseTag, tuple[str, Action]] = MappingProxyType(_load())
 #: Overlay Comments: "X"). We remove the whole group: an overlay without its data is invalid.
 REMOVED_GROUP_RANGES = ((0x5000, 0x50FF), (0x6000, 0x60FF))
 
-#: PS3.15 Table E.1-1, column "Rtn. Dev. Id. Opt.": the attributes marked K (kept).
+#: PS3.15 Table E.1-1, column "Rtn. Dev. Id. Opt.": the attributes marked K (kept), by their
+#: keywords in pydicom's data dictionary (a misspelt keyword fails at import, not silently).
 DEVICE_IDENTITY: frozenset[BaseTag] = frozenset(
-    Tag(t)
-    for t in (
-        0x00181007,  # Cassette ID
-        0x0018700A,  # Detector ID
-        0x00181000,  # Device Serial Number
-        0x00181002,  # Device UID
-        0x3010002D,  # Device Label
-        0x00181008,  # Gantry ID
-        0x00181005,  # Generator ID
-        0x00400241,  # Performed Station AE Title
-        0x00404030,  # Performed Station Geographic Location Code Sequence
-        0x00404028,  # Performed Station Name Code Sequence
-        0x00181004,  # Plate ID
-        0x00400001,  # Scheduled Station AE Title
-        0x00404027,  # Scheduled Station Geographic Location Code Sequence
-        0x00400010,  # Scheduled Station Name
-        0x00404025,  # Scheduled Station Name Code Sequence
-        0x30080105,  # Source Serial Number
-        0x00081010,  # Station Name
-        0x300A00B2,  # Treatment Machine Name
-        0x0018100B,  # Manufacturer's Device Class UID
+    Tag(keyword)
+    for keyword in (
+        "CassetteID",
+        "DetectorID",
+        "DeviceSerialNumber",
+        "DeviceUID",
+        "DeviceLabel",
+        "GantryID",
+        "GeneratorID",
+        "PerformedStationAETitle",
+        "PerformedStationGeographicLocationCodeSequence",
+        "PerformedStationNameCodeSequence",
+        "PlateID",
+        "ScheduledStationAETitle",
+        "ScheduledStationGeographicLocationCodeSequence",
+        "ScheduledStationName",
+        "ScheduledStationNameCodeSequence",
+        "SourceSerialNumber",
+        "StationName",
+        "TreatmentMachineName",
+        "ManufacturerDeviceClassUID",
     )
 )
 
 
 class MethodCode(StrEnum):
-    """PS3.16 CID 7050 "De-identification Method" (scheme DCM): code value -> meaning."""
+    """PS3.16 CID 7050 "De-identification Method" (scheme DCM): the codes we apply."""
 
-    BASIC = "113100"
-    RETAIN_LONGITUDINAL_MODIFIED_DATES = "113107"
-    RETAIN_DEVICE_IDENTITY = "113109"
+    BASIC = codes.DCM.BasicApplicationConfidentialityProfile.value
+    RETAIN_LONGITUDINAL_MODIFIED_DATES = (
+        codes.DCM.RetainLongitudinalTemporalInformationModifiedDatesOption.value
+    )
+    RETAIN_DEVICE_IDENTITY = codes.DCM.RetainDeviceIdentityOption.value
 
 
+#: Each method's Code Meaning, from pydicom's copy of PS3.16 (DCM code dictionary).
 METHOD_MEANINGS: Mapping[MethodCode, str] = MappingProxyType(
     {
-        MethodCode.BASIC: "Basic Application Confidentiality Profile",
+        MethodCode.BASIC: codes.DCM.BasicApplicationConfidentialityProfile.meaning,
         MethodCode.RETAIN_LONGITUDINAL_MODIFIED_DATES: (
-            "Retain Longitudinal Temporal Information Modified Dates Option"
+            codes.DCM.RetainLongitudinalTemporalInformationModifiedDatesOption.meaning
         ),
-        MethodCode.RETAIN_DEVICE_IDENTITY: "Retain Device Identity Option",
+        MethodCode.RETAIN_DEVICE_IDENTITY: codes.DCM.RetainDeviceIdentityOption.meaning,
     }
 )
 
