@@ -20,11 +20,11 @@ from typing import Annotated
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Path, Query
+from pacs_common import cors
 from pacs_common.observability.http import install_observability
 from pacs_common.observability.metrics import Metrics
 from pydantic import BaseModel, Field
 from sqlalchemy import text
-from starlette.middleware.cors import CORSMiddleware
 
 from pacs_bridge.routing.queue import Queue, State
 from pacs_bridge.routing.router import Router
@@ -208,13 +208,11 @@ class AdminServer:
 
 
 def install_cors(app: FastAPI, origins: list[str]) -> None:
-    """CORS for browser pages (the API's dashboard), as in the API's ``pacs_api.cors``: off
-    unless *origins* are listed. The page reads the status and posts retries (no body)."""
-    if origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(origins),
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Accept", "Authorization", "Content-Type"],
-            max_age=600,
-        )
+    """CORS for browser pages (the API's dashboard): off unless *origins* are listed. The page
+    reads the status and posts retries (no body)."""
+    cors.install_cors(
+        app,
+        origins,
+        methods=("GET", "POST", "OPTIONS"),
+        request_headers=("Accept", "Authorization", "Content-Type"),
+    )

@@ -9,25 +9,21 @@ cancels them and downloads their file; it reads ``Location`` and ``Content-Dispo
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
+from pacs_common import cors
 
 from pacs_exporter.settings import Settings
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "DELETE", "OPTIONS")
 ALLOWED_REQUEST_HEADERS = ("Accept", "Authorization", "Content-Type")
 EXPOSED_RESPONSE_HEADERS = ("Content-Disposition", "Content-Length", "Location", "Retry-After")
-PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
 def install_cors(app: FastAPI, settings: Settings) -> None:
     """Add the CORS middleware when origins are configured (nothing otherwise)."""
-    if not settings.cors_allow_origins:
-        return
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(settings.cors_allow_origins),
-        allow_methods=list(ALLOWED_METHODS),
-        allow_headers=list(ALLOWED_REQUEST_HEADERS),
-        expose_headers=list(EXPOSED_RESPONSE_HEADERS),
-        max_age=PREFLIGHT_MAX_AGE_SECONDS,
+    cors.install_cors(
+        app,
+        settings.cors_allow_origins,
+        methods=ALLOWED_METHODS,
+        request_headers=ALLOWED_REQUEST_HEADERS,
+        exposed_headers=EXPOSED_RESPONSE_HEADERS,
     )
