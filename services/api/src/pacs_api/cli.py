@@ -18,7 +18,6 @@ their metrics through ``PROMETHEUS_MULTIPROC_DIR`` (:mod:`pacs_common.observabil
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,14 +27,11 @@ from typing import Annotated, TypeVar
 
 import httpx
 import typer
-import uvicorn
 from pacs_common.client import DicomWebClient, DicomWebError
+from pacs_common.launch import load_settings, serve_app
 from pacs_common.media import MultipartError
-from pacs_common.observability.logs import logging_config
-from pacs_common.observability.metrics import prepare_multiprocess
 from pacs_common.storage import ObjectStore, StoreError, open_store
 from pacs_common.synthetic import iter_study, to_bytes
-from pydantic import ValidationError
 
 from pacs_api import sweep as maintenance
 from pacs_api.index.db import make_engine, migrate
@@ -55,19 +51,9 @@ app = typer.Typer(
 )
 
 
-_SECRET_SETTINGS = frozenset({"s3_access_key", "s3_secret_key"})
-
-
 def _settings() -> Settings:
     """The validated settings; invalid ones end the command, naming each variable at fault."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"])
-            shown = "" if name in _SECRET_SETTINGS else f" (got {error.get('input')!r})"
-            typer.echo(f"PACS_API_{name.upper()}: {error['msg']}{shown}", err=True)
-        raise typer.Exit(2) from exc
+    return load_settings(Settings, "PACS_API_")
 
 
 @app.command()
@@ -84,22 +70,15 @@ def serve(
 ) -> None:
     """Run the DICOMweb API with uvicorn until interrupted (Ctrl-C)."""
     settings = _settings()
-    bind_host = host or settings.host
-    bind_port = port or settings.port
-    # The factory builds its own Settings in every worker: hand it the address actually bound.
-    os.environ["PACS_API_HOST"] = bind_host
-    os.environ["PACS_API_PORT"] = str(bind_port)
-    _settings()  # validate the overrides too
-    prepare_multiprocess(workers)  # /metrics of any worker answers for all of them
-    uvicorn.run(
+    serve_app(
         "pacs_api.main:create_app",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=workers,
+        env_prefix="PACS_API_",
+        host=host or settings.host,
+        port=port or settings.port,
+        processes=workers,
         log_level=log_level,
-        log_config=logging_config(settings.log_format, log_level),
-        access_log=False,  # the app writes its own access records (pacs_api.access)
+        log_format=settings.log_format,
+        validate=_settings,
     )
 
 

@@ -57,6 +57,7 @@ from typing import Any, Literal
 
 import yaml
 from pacs_common.dimse import validate_ae_title
+from pacs_common.launch import settings_faults
 from pacs_common.network import check_origins, is_loopback
 from pacs_common.observability.logs import LogFormat
 from pydantic import (
@@ -399,10 +400,4 @@ def config_faults(exc: ConfigError | SettingsError | ValidationError) -> list[st
     if not isinstance(exc, ValidationError):
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         return [f"configuration: {exc}{cause}"]
-    lines = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        where = f"{ENV_PREFIX}{loc[0].upper()}" if loc else ENV_PREFIX.rstrip("_")
-        path = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
-        lines.append(f"{where}{path}: {error['msg']} (got {error.get('input')!r})")
-    return lines
+    return settings_faults(exc, ENV_PREFIX)

@@ -13,14 +13,10 @@ metrics through ``PROMETHEUS_MULTIPROC_DIR`` (:mod:`pacs_common.observability.me
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
-import uvicorn
-from pacs_common.observability.logs import logging_config
-from pacs_common.observability.metrics import prepare_multiprocess
-from pydantic import ValidationError
+from pacs_common.launch import load_settings, serve_app
 
 from pacs_exporter.settings import Settings
 
@@ -32,8 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_SECRET_SETTINGS = frozenset({"s3_access_key", "s3_secret_key"})
-
 
 @app.callback()
 def _commands() -> None:
@@ -42,15 +36,7 @@ def _commands() -> None:
 
 def _settings() -> Settings:
     """The validated settings; invalid ones end the command, naming each variable at fault."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"])
-            shown = "" if name in _SECRET_SETTINGS else f" (got {error.get('input')!r})"
-            variable = f"PACS_EXPORTER_{name.upper()}" if name else "PACS_EXPORTER_*"
-            typer.echo(f"{variable}: {error['msg']}{shown}", err=True)
-        raise typer.Exit(2) from exc
+    return load_settings(Settings, "PACS_EXPORTER_")
 
 
 @app.command()
@@ -68,22 +54,15 @@ def serve(
 ) -> None:
     """Run the exporter's REST API and workers with uvicorn until interrupted (Ctrl-C)."""
     settings = _settings()
-    bind_host = host or settings.host
-    bind_port = port or settings.port
-    # The factory builds its own Settings in every process: hand it the address actually bound.
-    os.environ["PACS_EXPORTER_HOST"] = bind_host
-    os.environ["PACS_EXPORTER_PORT"] = str(bind_port)
-    _settings()  # validate the overrides too
-    prepare_multiprocess(processes)  # /metrics of any process answers for all of them
-    uvicorn.run(
+    serve_app(
         "pacs_exporter.main:create_app",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=processes,
+        env_prefix="PACS_EXPORTER_",
+        host=host or settings.host,
+        port=port or settings.port,
+        processes=processes,
         log_level=log_level,
-        log_config=logging_config(settings.log_format, log_level),
-        access_log=False,  # the app writes its own access records (pacs_exporter.access)
+        log_format=settings.log_format,
+        validate=_settings,
     )
 
 
