@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from pacs_common.storage import open_store
 
 from pacs_api import observability
+from pacs_api.audit.http import AuditMiddleware
+from pacs_api.audit.log import AuditLog
 from pacs_api.cors import install_cors
 from pacs_api.errors import install_error_handlers
 from pacs_api.index.db import make_engine, migrate
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     migrate(engine)
     store = open_store(settings)
     writer = writer_pool()
+    audit = AuditLog(engine, settings.audit_log_path)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -41,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             writer.shutdown(wait=True)
+            audit.close()
             store.close()
             engine.dispose()
 
@@ -54,8 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.index = Index(engine)
     app.state.store = store
     app.state.writer = writer
+    app.state.audit = audit
     install_error_handlers(app)
     install_cors(app, settings)
     observability.install(app)  # X-Request-ID, access log, GET /metrics
     include_routes(app)
+    app.add_middleware(AuditMiddleware, audit=lambda: audit)  # outermost: sees every answer
     return app

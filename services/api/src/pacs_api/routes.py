@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from pacs_api import changefeed, status, ui, usage
+from pacs_api.audit import routes as audit
 from pacs_api.deidentify import service as deidentify
 from pacs_api.dicomweb import (
     bulkdata,
@@ -23,6 +24,7 @@ def include_routes(app: FastAPI) -> None:
     app.include_router(status.router)
     app.include_router(usage.router)  # counts and bytes stored, for operators and /ui
     app.include_router(changefeed.router)  # for routing; not DICOMweb
+    app.include_router(audit.router)  # the audit trail: admins read it, the bridge appends
     app.include_router(deidentify.router)  # a new study from a stored one; not DICOMweb
     app.include_router(wado_uri.router)  # at the server root, where EHR links point (PS3.18 §9)
     dicomweb = APIRouter(prefix="/dicom-web")

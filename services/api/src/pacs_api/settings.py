@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest study POST /studies/{study}/deidentify handles (409 above).",
     )
+    audit_log_path: Path | None = Field(
+        None,
+        description="File the audit trail is also appended to, one DICOM audit message (PS3.15 "
+        "A.5.1) as JSON per line, flushed per line. The same lines always go to the pacs.audit "
+        "logger; the index database keeps them for GET /audit.",
+    )
     log_format: LogFormat = Field(
         "auto",
         description="Logs of `pacs-api serve`: json (one object per line), text, or auto (text "

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from pacs_common import statuses
+from pacs_common.audit import AuditStream
 from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient
 from pacs_common.observability.metrics import Metrics
@@ -37,6 +38,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from pacs_bridge.access import permitted
 from pacs_bridge.admin import AdminServer, create_admin_app
+from pacs_bridge.audit import AuditOutbox, AuditSender, AuditTap
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
 from pacs_bridge.live import Live, LiveConfig, ReloadResult, live_config, reload
@@ -135,21 +137,23 @@ def handle_move(event: Event, live: Live, dicomweb: DicomWebClient) -> Iterator[
 
 
 def handlers(
-    live: Live, dicomweb: DicomWebClient, metrics: BridgeMetrics
+    live: Live, dicomweb: DicomWebClient, metrics: BridgeMetrics, audit: AuditTap
 ) -> list[EventHandlerType]:
     """The handlers table: every event the bridge answers, with the arguments bound; each
     association request and operation runs under a request id of its own (:func:`operation`),
-    and what is answered is counted (:class:`BridgeMetrics`)."""
+    what is answered is counted (:class:`BridgeMetrics`) and audited (:class:`AuditTap`, which
+    also notes what each request names)."""
     return [
         (evt.EVT_CONN_OPEN, set_tcp_nodelay),
         (evt.EVT_CONN_OPEN, set_poll_interval, [live.current.settings.poll_interval]),
         (evt.EVT_REQUESTED, operation(handle_requested), [live]),
         (evt.EVT_C_ECHO, operation(handle_echo), [live]),
-        (evt.EVT_C_STORE, operation(handle_store), [live, dicomweb]),
-        (evt.EVT_C_FIND, operation(handle_find), [live, dicomweb]),
-        (evt.EVT_C_GET, operation(handle_get), [live, dicomweb]),
-        (evt.EVT_C_MOVE, operation(handle_move), [live, dicomweb]),
+        (evt.EVT_C_STORE, operation(audit.request(handle_store)), [live, dicomweb]),
+        (evt.EVT_C_FIND, operation(audit.request(handle_find)), [live, dicomweb]),
+        (evt.EVT_C_GET, operation(audit.request(handle_get)), [live, dicomweb]),
+        (evt.EVT_C_MOVE, operation(audit.request(handle_move)), [live, dicomweb]),
         *metrics.handlers(),
+        *audit.handlers(),
     ]
 
 
@@ -184,6 +188,8 @@ class Bridge:
     queue: Queue
     router: Router
     admin: AdminServer
+    audit: AuditSender
+    audit_stream: AuditStream
     tls: ssl.SSLContext | None = None
     server: ThreadedAssociationServer | None = None
     _closed: bool = field(default=False, repr=False)
@@ -201,6 +207,7 @@ class Bridge:
         assert server is not None  # block=False returns the server
         self.server = server
         self.admin.start()
+        self.audit.start()
         self.live.subscribe(self._start_routing)
         self._start_routing(self.live.current)
         log.info(
@@ -246,6 +253,8 @@ class Bridge:
             self.server.shutdown()
             self.server = None
         self.ae.shutdown()
+        self.audit.stop()  # after the associations ended: their last records go out too
+        self.audit_stream.close()
         self.http.close()
         self.queue.engine.dispose()
 
@@ -300,6 +309,17 @@ def create_bridge(
     _config.STORE_SEND_CHUNKED_DATASET = True
     queue = Queue.open(settings.database_url)
     metrics = BridgeMetrics(Metrics(), queue)
+    outbox = AuditOutbox(queue.engine)
+    assert settings.audit_url is not None  # derived by the settings validator
+    sender = AuditSender(
+        outbox,
+        http,
+        settings.audit_url,
+        batch_size=settings.audit_batch_size,
+        backoff=Backoff(settings.audit_retry_initial, settings.audit_retry_max),
+        interval=settings.audit_interval,
+    )
+    stream = AuditStream(settings.audit_log_path)
     assert settings.changefeed_url is not None  # derived by the settings validator
     feed = ChangeFeedClient(http, settings.changefeed_url)
     router = Router(
@@ -316,9 +336,11 @@ def create_bridge(
         http,
         live,
         load,
-        handlers(live, dicomweb, metrics),
+        handlers(live, dicomweb, metrics, AuditTap(outbox, stream, sender.wake)),
         queue,
         router,
         admin,
+        sender,
+        stream,
         tls,
     )

@@ -216,6 +216,20 @@ class Settings(BaseSettings):
     changefeed_url: str | None = Field(
         None, description="The API's change feed (default: beside dicomweb_url, /changefeed)."
     )
+    audit_url: str | None = Field(
+        None,
+        description="The API's POST /audit, where the DIMSE audit records go (default: beside "
+        "dicomweb_url, /audit).",
+    )
+    audit_log_path: Path | None = Field(
+        None,
+        description="File the bridge's audit records are also appended to, one DICOM audit "
+        "message (PS3.15 A.5.1) as JSON per line; they always go to the pacs.audit logger.",
+    )
+    audit_batch_size: int = Field(200, ge=1, le=500, description="Records per POST /audit.")
+    audit_interval: float = Field(1.0, gt=0, description="Seconds between outbox checks.")
+    audit_retry_initial: float = Field(1.0, gt=0, description="First backoff, seconds.")
+    audit_retry_max: float = Field(60.0, gt=0, description="Longest backoff, seconds.")
     routes: tuple[Route, ...] = Field((), description="Store-and-forward route rules.")
     routing_poll_interval: float = Field(1.0, gt=0, description="Seconds between feed polls.")
     routing_page_size: int = Field(500, ge=1, le=10000, description="Feed entries per read.")
@@ -304,6 +318,8 @@ class Settings(BaseSettings):
                     "end in /dicom-web): set changefeed_url"
                 )
             self.changefeed_url = f"{root}/changefeed"
+        if self.audit_url is None:
+            self.audit_url = f"{self.dicomweb_url.rpartition('/')[0]}/audit"
         if not is_loopback(self.admin_host) and not self.admin_allow_unauthenticated_network:
             raise ValueError(
                 f"the status API has no authentication yet and is refused on the non-loopback "

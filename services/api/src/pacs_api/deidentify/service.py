@@ -19,9 +19,10 @@ import io
 from typing import Annotated
 
 import pydicom
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
 
+from pacs_api.audit.note import audit_note, note_instances
 from pacs_api.deidentify.profile import BURNS_IN, TABLE_SOURCE
 from pacs_api.deidentify.transform import Deidentifier, Options
 from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep, WriterDep
@@ -81,6 +82,7 @@ def deidentify_study(
     settings: SettingsDep,
     writer: WriterDep,
     base: BaseUrlDep,
+    http: Request,
     request: Annotated[DeidentifyRequest | None, Body()] = None,
 ) -> DeidentifyResult:
     if settings.deidentify_secret is None:
@@ -127,6 +129,8 @@ def deidentify_study(
         ingest.abort()
         raise
     ok = [r for r in results if r.failure is None]
+    note_instances(http, found)  # audited: Export of the source study, Import of the new one
+    audit_note(http).created_study_uid = new_study
     return DeidentifyResult(
         source_study_uid=scope.study_uid,
         study_uid=new_study,

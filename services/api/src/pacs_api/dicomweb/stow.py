@@ -25,6 +25,7 @@ from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
 from pacs_common.uids import InvalidUIDError, validate_uid
 from starlette.concurrency import run_in_threadpool
 
+from pacs_api.audit.note import note_stored
 from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep, WriterDep
 from pacs_api.dicomweb.multipart import MediaType, Part, boundary_of, read_parts
 from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, warning_header
@@ -132,6 +133,7 @@ async def _stow(
             await asyncio.wait([working])  # never undo while a part is still being stored
         await run_in_threadpool(ingest.abort)
         raise
+    note_stored(request, results)  # the audit trail names what was stored and refused
     if not results:
         raise BadRequest("the multipart/related body holds no parts")
     api_metrics(request).stowed(results)

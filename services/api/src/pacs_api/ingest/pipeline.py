@@ -24,10 +24,11 @@ import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from pacs_common import statuses
 from pacs_common.storage.base import ObjectStore
+from pydicom.tag import Tag
 
 from pacs_api.index.ingest import InstanceRecord, Outcome
 from pacs_api.index.repository import Index
@@ -83,6 +84,7 @@ class InstanceResult:
     failure: int | None = None  # a C-STORE status (PS3.4 B.2.3); None on success
     reason: str = ""
     size: int = 0  # bytes received
+    patient_id: str = ""  # Patient ID (0010,0020), for the audit trail
 
 
 @dataclass(slots=True)
@@ -141,6 +143,7 @@ class Ingest:
             parsed.study_uid,
             parsed.series_uid,
             size=size,
+            patient_id=_first_text(parsed.metadata, _PATIENT_ID),
         )
         self.results.append(result)
         if self.study_uid is not None and parsed.study_uid != self.study_uid:
@@ -244,3 +247,12 @@ class Ingest:
             f"SOP Instance {result.sop_instance_uid} is already stored with different content "
             "and the overwrite policy is 'reject'"
         )
+
+
+_PATIENT_ID = f"{Tag('PatientID'):08X}"
+
+
+def _first_text(metadata: dict[str, Any], tag: str) -> str:
+    """The first value of *tag* in DICOM JSON *metadata* (PS3.18 F.2), or ""."""
+    values = (metadata.get(tag) or {}).get("Value") or [""]
+    return str(values[0])[:64]

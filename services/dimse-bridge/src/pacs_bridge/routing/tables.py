@@ -64,3 +64,13 @@ destination = Table(
     Column("last_error_at", DateTime(timezone=True), nullable=True),
     Column("last_success_at", DateTime(timezone=True), nullable=True),
 )
+
+#: The audit outbox (:mod:`pacs_bridge.audit`): records of DIMSE activity waiting to be
+#: posted to the API's ``POST /audit``; a row is deleted once the API has taken it.
+audit_outbox = Table(
+    "audit_outbox",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("record", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

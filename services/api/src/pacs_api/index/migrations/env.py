@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from pacs_api.audit import tables as audit_tables  # noqa: F401  (the audit_event table)
 from pacs_api.index import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from sqlmodel import SQLModel
 

@@ -5,14 +5,16 @@ import { studiesPage } from "./studies.js";
 import { studyPage } from "./study.js";
 import { nodesPage } from "./nodes.js";
 import { usagePage } from "./usage.js";
+import { auditPage } from "./audit.js";
 
 // Each page renders into <main> and may return a cleanup function (timers, listeners).
-// Issue 6 adds "quarantine" and "audit" (admin) here and in index.html's navigation.
+// Issue 6 adds "quarantine" (admin) here and in index.html's navigation.
 const PAGES = {
   studies: studiesPage,
   study: studyPage,
   nodes: nodesPage,
   usage: usagePage,
+  audit: auditPage,
 };
 
 const main = document.getElementById("main");
