@@ -228,8 +228,7 @@ def backup_command(
         typer.Option("--to", help="A new (or empty) directory for the backup.", file_okay=False),
     ],
 ) -> None:
-    """Back up the index (one consistent snapshot) and its objects into a directory; safe while
-    the API serves. Progress and a summary go to stderr."""
+    """Back up the index (one consistent snapshot) and its objects; safe while serving."""
     with _engine_and_store(_settings()) as (engine, store):
         try:
             manifest = create_backup(engine, store, to, progress=_progress)
@@ -260,8 +259,7 @@ def restore_command(
         typer.Option("--verify-only", help="Check the backup against its manifest; write nothing."),
     ] = False,
 ) -> None:
-    """Restore a backup into an EMPTY system (a new database and an empty store): verified
-    whole before anything is written; refused when the target holds anything."""
+    """Restore a backup into an empty system (new database, empty store), verified first."""
     try:
         if verify_only:
             verified = verify_backup(source, progress=_progress)
