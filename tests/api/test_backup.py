@@ -382,3 +382,33 @@ def test_row_values_keep_their_type_and_instant_across_databases() -> None:
         assert kind != "plain"
         restored = decode(kind, encode(kind, value), type_)
         assert restored == expected and type(restored) is type(expected)
+
+
+def test_backup_of_an_instance_deleted_after_the_snapshot_fails_naming_it(
+    settings: Settings, client: TestClient, tmp_path: Path
+) -> None:
+    instances = ct_instances(3)
+    assert stow(client, instances).status_code == 200
+    gone = pydicom.dcmread(io.BytesIO(instances[0]), stop_before_pixels=True)
+    url = (
+        f"/dicom-web/studies/{gone.StudyInstanceUID}/series/{gone.SeriesInstanceUID}"
+        f"/instances/{gone.SOPInstanceUID}"
+    )
+
+    def delete_once_the_snapshot_is_taken(message: str) -> None:
+        # "table change" is the first table read: the snapshot exists, the instance rows are
+        # still to come. The DELETE commits and removes the object meanwhile.
+        if message.startswith("table change"):
+            assert client.delete(url).status_code in (200, 202, 204)
+
+    engine = make_engine(settings.database_url)
+    store = open_store(settings)
+    try:
+        with pytest.raises(BackupError, match=f"{gone.SOPInstanceUID}.* deleted after the snap"):
+            create_backup(
+                engine, store, tmp_path / "backup", progress=delete_once_the_snapshot_is_taken
+            )
+    finally:
+        store.close()
+        engine.dispose()
+    assert not (tmp_path / "backup" / "manifest.json").exists()  # recognisably incomplete

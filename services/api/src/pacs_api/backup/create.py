@@ -103,12 +103,17 @@ def _dump(
     try:
         statement = select(table).order_by(*table.primary_key.columns)
         result = connection.execution_options(yield_per=FETCH).execute(statement)
-        for row in result.mappings():
-            writer.write_line({name: encode(kind, row[name]) for name, kind in kinds.items()})
-            if references and row["object_key"]:
-                copier.copy(
-                    str(row["object_key"]), size=_optional(row, "size"), sha256=row.get("sha256")
-                )
+        try:
+            for row in result.mappings():
+                writer.write_line({name: encode(kind, row[name]) for name, kind in kinds.items()})
+                if references and row["object_key"]:
+                    copier.copy(
+                        str(row["object_key"]),
+                        size=_optional(row, "size"),
+                        sha256=row.get("sha256"),
+                    )
+        finally:
+            result.close()  # a server-side cursor on PostgreSQL: closed before the transaction
     finally:
         sha256 = writer.close()
     progress(f"table {table.name}: {writer.lines} rows")
