@@ -83,9 +83,15 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 def migrate(
-    engine: Engine, migrations: Path, *, lock_key: int, version_table: str = "alembic_version"
+    engine: Engine,
+    migrations: Path,
+    *,
+    lock_key: int,
+    version_table: str = "alembic_version",
+    revision: str = "head",
 ) -> None:
-    """Bring the schema to the newest migration in *migrations* (keeps existing data).
+    """Bring the schema to the newest migration in *migrations*, or to *revision* (keeps
+    existing data).
 
     Every worker process and replica runs this at start, so concurrent runs are serialised:
     by the advisory lock *lock_key* on PostgreSQL, by SQLite's write lock (``BEGIN
@@ -102,4 +108,4 @@ def migrate(
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
             config.attributes["connection"] = connection
             config.attributes["version_table"] = version_table
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)

@@ -4,6 +4,8 @@
     pacs-api load-demo [--url http://127.0.0.1:8080/dicom-web] [--slices 120]
     pacs-api sweep [--dry-run] [--grace 3600]
     pacs-api check
+    pacs-api backup --to DIR
+    pacs-api restore --from DIR [--verify-only]
 
 ``serve`` runs uvicorn with :func:`pacs_api.main.create_app` as the application factory; the
 configuration comes from the ``PACS_API_*`` environment variables (:class:`Settings`), and the
@@ -13,7 +15,7 @@ their metrics through ``PROMETHEUS_MULTIPROC_DIR`` (:mod:`pacs_common.observabil
 
 ``sweep`` deletes stored objects no index row references (left by a crash mid-STOW) and
 ``check`` lists index rows whose object is missing (:mod:`pacs_api.sweep`); both read the same
-``PACS_API_*`` settings as ``serve``.
+``PACS_API_*`` settings as ``serve``. So do ``backup`` and ``restore`` (:mod:`pacs_api.backup`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import httpx
@@ -32,8 +35,11 @@ from pacs_common.launch import load_settings, serve_app
 from pacs_common.media import MultipartError
 from pacs_common.storage import ObjectStore, StoreError, open_store
 from pacs_common.synthetic import iter_study, to_bytes
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from pacs_api import sweep as maintenance
+from pacs_api.backup import BackupError, create_backup, restore_backup, verify_backup
 from pacs_api.index.db import make_engine, migrate
 from pacs_api.index.repository import Index
 from pacs_api.settings import Settings
@@ -129,22 +135,29 @@ def load_demo(
 
 
 @contextmanager
-def _index_and_store(settings: Settings) -> Iterator[tuple[Index, ObjectStore]]:
-    """The server's index and store, released afterwards."""
+def _engine_and_store(settings: Settings) -> Iterator[tuple[Engine, ObjectStore]]:
+    """The server's database engine and store, as they are (not migrated), released afterwards."""
     engine = make_engine(settings.database_url)
     try:
-        migrate(engine)
         try:
             store = open_store(settings)
         except (StoreError, ValueError) as exc:
             typer.echo(f"cannot open the object store: {exc}", err=True)
             raise typer.Exit(1) from exc
         try:
-            yield Index(engine), store
+            yield engine, store
         finally:
             store.close()
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _index_and_store(settings: Settings) -> Iterator[tuple[Index, ObjectStore]]:
+    """The server's index (migrated) and store, released afterwards."""
+    with _engine_and_store(settings) as (engine, store):
+        migrate(engine)
+        yield Index(engine), store
 
 
 @app.command("sweep")
@@ -181,6 +194,70 @@ def check_command() -> None:
         typer.echo(f"missing or wrong size: {key}", err=True)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _progress(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command("backup")
+def backup_command(
+    to: Annotated[
+        Path,
+        typer.Option("--to", help="A new (or empty) directory for the backup.", file_okay=False),
+    ],
+) -> None:
+    """Back up the index (one consistent snapshot) and its objects; safe while serving."""
+    with _engine_and_store(_settings()) as (engine, store):
+        try:
+            manifest = create_backup(engine, store, to, progress=_progress)
+        except (BackupError, StoreError, SQLAlchemyError, OSError) as exc:
+            typer.echo(f"backup failed: {exc}", err=True)
+            if to.is_dir() and not (to / "manifest.json").exists():
+                typer.echo(f"{to} holds no complete backup (no manifest.json)", err=True)
+            raise typer.Exit(1) from exc
+    rows = sum(table.rows for table in manifest.tables)
+    typer.echo(
+        f"backed up {rows} rows of {len(manifest.tables)} tables (schema revision "
+        f"{manifest.schema_revision}) and {manifest.objects.count} objects "
+        f"({manifest.objects.bytes} bytes) into {to}",
+        err=True,
+    )
+
+
+@app.command("restore")
+def restore_command(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from", help="The backup directory (pacs-api backup --to).", file_okay=False
+        ),
+    ],
+    verify_only: Annotated[
+        bool,
+        typer.Option("--verify-only", help="Check the backup against its manifest; write nothing."),
+    ] = False,
+) -> None:
+    """Restore a backup into an empty system (new database, empty store), verified first."""
+    try:
+        if verify_only:
+            verified = verify_backup(source, progress=_progress)
+            typer.echo(
+                f"{source}: complete and intact (created {verified.manifest.created})", err=True
+            )
+            return
+        with _engine_and_store(_settings()) as (engine, store):
+            manifest = restore_backup(engine, store, source, progress=_progress)
+    except (BackupError, StoreError, SQLAlchemyError, OSError) as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    rows = sum(table.rows for table in manifest.tables)
+    typer.echo(
+        f"restored {rows} rows of {len(manifest.tables)} tables and {manifest.objects.count} "
+        f"objects ({manifest.objects.bytes} bytes) from the backup of {manifest.created} "
+        f"({manifest.database_dialect} + {manifest.store_kind})",
+        err=True,
+    )
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x70616373  # "pacs"
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the index schema to the newest migration (keeps existing data); safe to run from
-    every worker and replica at once (:func:`pacs_common.database.migrate`)."""
-    migrate_schema(engine, MIGRATIONS, lock_key=_MIGRATION_LOCK)
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the index schema to the newest migration, or to *revision* (keeps existing data);
+    safe to run from every worker and replica at once (:func:`pacs_common.database.migrate`)."""
+    migrate_schema(engine, MIGRATIONS, lock_key=_MIGRATION_LOCK, revision=revision)
 
 
 __all__ = ["MIGRATIONS", "WRITE_OPTION", "make_engine", "migrate"]
