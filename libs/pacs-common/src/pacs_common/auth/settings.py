@@ -125,8 +125,8 @@ class AuthSettings(BaseModel):
         §4.1.3): JWTs are accepted only with the audience configured."""
         if (self.auth_oidc_issuer or self.auth_jwt_secret) and not self.auth_audience:
             raise ValueError(
-                "auth_oidc_issuer and auth_jwt_secret need auth_audience: the aud claim this "
-                "service's tokens carry"
+                "JWTs (auth_oidc_issuer, auth_jwt_secret) are accepted only with "
+                "auth_audience set: the aud claim this service's tokens carry"
             )
         names = [entry.name for entry in self.auth_api_keys]
         twice = sorted({name for name in names if names.count(name) > 1})
