@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pacs_common.auth import Scope
-from pacs_common.auth.http import AUTH_RESPONSES, requires
+from pacs_common.auth.http import auth_responses, requires
 
 from pacs_api import changefeed, status, ui, usage
 from pacs_api.deidentify import service as deidentify
@@ -33,7 +33,7 @@ from pacs_api.dicomweb import (
 
 def needs(scope: Scope) -> dict[str, Any]:
     """``include_router`` arguments for routes that need *scope* (and document 401/403)."""
-    return {"dependencies": [requires(scope)], "responses": AUTH_RESPONSES}
+    return {"dependencies": [requires(scope)], "responses": auth_responses(repr(scope.value))}
 
 
 def include_routes(app: FastAPI) -> None:

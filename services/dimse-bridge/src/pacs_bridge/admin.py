@@ -27,7 +27,7 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pacs_common.auth import Scope
 from pacs_common.auth.authenticator import Authenticator
-from pacs_common.auth.http import AUTH_RESPONSES, requires
+from pacs_common.auth.http import auth_responses, requires
 from pacs_common.observability.http import install_observability
 from pacs_common.observability.metrics import Metrics
 from pacs_common.problems import ServiceError, problem
@@ -152,7 +152,7 @@ def create_admin_app(
         "/routing",
         summary="Progress of every routing destination",
         dependencies=reads,
-        responses=AUTH_RESPONSES,
+        responses=auth_responses("'read'"),
     )
     def routing() -> RoutingStatus:
         settings = current()
@@ -182,7 +182,7 @@ def create_admin_app(
         "/routing/destinations/{ae_title}/deliveries",
         summary="Deliveries to one destination, newest first",
         dependencies=reads,
-        responses={404: {"description": "Not a node or destination."}, **AUTH_RESPONSES},
+        responses={404: {"description": "Not a node or destination."}, **auth_responses("'read'")},
     )
     def deliveries(
         ae_title: Title,
@@ -196,7 +196,7 @@ def create_admin_app(
         "/routing/destinations/{ae_title}/retry",
         summary="Put failed deliveries back in the queue and end the backoff",
         dependencies=administers,
-        responses={404: {"description": "Not a node or destination."}, **AUTH_RESPONSES},
+        responses={404: {"description": "Not a node or destination."}, **auth_responses("'admin'")},
     )
     def retry(ae_title: Title) -> Requeued:
         return Requeued(requeued=queue.retry(known(ae_title)))

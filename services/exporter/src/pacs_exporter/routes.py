@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from pacs_common.auth import Scope
-from pacs_common.auth.http import AUTH_RESPONSES, requires, requires_by_method
+from pacs_common.auth.http import auth_responses, requires, requires_by_method
 
 from pacs_exporter import exports, preset_list, status
 
@@ -20,8 +20,10 @@ def include_routes(app: FastAPI) -> None:
     app.include_router(
         exports.router,
         dependencies=[requires_by_method(EXPORT_SCOPES)],
-        responses=AUTH_RESPONSES,
+        responses=auth_responses("'write' (POST, DELETE) or 'read' (GET)"),
     )
     app.include_router(
-        preset_list.router, dependencies=[requires(Scope.READ)], responses=AUTH_RESPONSES
+        preset_list.router,
+        dependencies=[requires(Scope.READ)],
+        responses=auth_responses("'read'"),
     )

@@ -4,7 +4,8 @@ Each application factory puts its :class:`~pacs_common.auth.authenticator.Authen
 None, when no authentication is configured) on ``app.state.authenticator``; routes then state
 the scope they need, never how it is checked::
 
-    app.include_router(qido.router, dependencies=[requires(Scope.READ)], responses=AUTH_RESPONSES)
+    app.include_router(qido.router, dependencies=[requires(Scope.READ)],
+                       responses=auth_responses("'read'"))
 
 :func:`get_principal` authenticates the request once (FastAPI caches a dependency per
 request), and leaves the principal on ``request.state.principal`` for whoever records who did
@@ -33,15 +34,19 @@ bearer_scheme = HTTPBearer(
 )
 
 _PROBLEM = {"application/problem+json": {"schema": {"type": "object"}}}
-#: The answers every authenticated route may give, for OpenAPI.
-AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {
-        "description": "No bearer token, or one that cannot be accepted (RFC 6750 §3: see "
-        "WWW-Authenticate).",
-        "content": _PROBLEM,
-    },
-    403: {"description": "The caller lacks the scope this needs.", "content": _PROBLEM},
-}
+
+
+def auth_responses(scope: str) -> dict[int | str, dict[str, Any]]:
+    """The 401 and 403 answers of a route that needs *scope* (a scope's name, or words saying
+    which), for OpenAPI."""
+    return {
+        401: {
+            "description": "No bearer token, or one that cannot be accepted (RFC 6750 §3: see "
+            "WWW-Authenticate).",
+            "content": _PROBLEM,
+        },
+        403: {"description": f"The caller lacks the {scope} scope.", "content": _PROBLEM},
+    }
 
 
 async def get_principal(
