@@ -4,11 +4,13 @@ one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from pacs_api.settings import Settings as ApiSettings
 from pacs_common.auth import Scope
 from pacs_common.auth.api_keys import key_digest, new_api_key
@@ -17,6 +19,7 @@ from pacs_common.synthetic import to_bytes
 
 from tests.auth.conftest import bearer
 from tests.exporter.service import (
+    WAIT_SECONDS,
     exporter_settings,
     phantom,
     request,
@@ -63,14 +66,11 @@ def exporter_keys() -> tuple[dict[Scope, str], list[dict[str, object]]]:
     return keys, entries
 
 
-def wait_until_finished(client: object, job_id: str, key: str) -> dict[str, object]:
-    import time
-
-    deadline = time.monotonic() + 120
+def wait_until_finished(client: TestClient, job_id: str, key: str) -> dict[str, object]:
+    """Poll the job with *key* until it is finished (bounded: a guard against hanging)."""
+    deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        job: dict[str, object] = client.get(  # type: ignore[attr-defined]
-            f"/exports/{job_id}", headers=bearer(key)
-        ).json()
+        job: dict[str, object] = client.get(f"/exports/{job_id}", headers=bearer(key)).json()
         if job["state"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
             return job
         time.sleep(0.05)
