@@ -80,7 +80,7 @@ def test_settings_changefeed_url_derived_or_required() -> None:
 
 
 def test_settings_status_api_non_loopback_refused_without_opt_in() -> None:
-    with pytest.raises(ValidationError, match="status API has no authentication yet"):
+    with pytest.raises(ValidationError, match="no authentication configured"):
         Settings(allow=[{"ae_title": "A"}], admin_host="0.0.0.0")
     opted = Settings(
         allow=[{"ae_title": "A"}], admin_host="0.0.0.0", admin_allow_unauthenticated_network=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from pacs_common.launch import load_settings, settings_faults, shown_value
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
 
 class _Peer(BaseModel):
@@ -62,3 +62,22 @@ def test_load_settings_exits_2_naming_the_fault(capsys: pytest.CaptureFixture[st
         load_settings(lambda: _Settings(port=70000), "PACS_X_")
     assert exited.value.code == 2
     assert capsys.readouterr().err.startswith("PACS_X_PORT: ")
+
+
+class _Paired(BaseModel):
+    user: str = "pacs"
+    password: str = ""
+
+    @model_validator(mode="after")
+    def _both(self) -> _Paired:
+        if self.user and not self.password:
+            raise ValueError("a user needs a password")
+        return self
+
+
+def test_settings_fault_across_fields_shows_no_input() -> None:
+    """A model-level check gets the whole input (secrets too) as its value: never shown."""
+    with pytest.raises(ValidationError) as caught:
+        _Paired.model_validate({"user": "pacs", "password": "", "token": "s3cr3t"})
+    (line,) = settings_faults(caught.value, "PACS_X_")
+    assert line == "PACS_X_*: Value error, a user needs a password"

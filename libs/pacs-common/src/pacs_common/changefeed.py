@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from pacs_common.client import DicomWebError
+from pacs_common.client import DicomWebError, bearer
 
 
 class ChangeKind(StrEnum):
@@ -61,11 +61,13 @@ class ChangePage:
 
 
 class ChangeFeedClient:
-    """``GET {url}?since=&limit=`` through a caller-owned ``httpx.Client``."""
+    """``GET {url}?since=&limit=`` through a caller-owned ``httpx.Client``; with *token*, as a
+    bearer token (the feed needs the ``read`` scope)."""
 
-    def __init__(self, http: httpx.Client, url: str) -> None:
+    def __init__(self, http: httpx.Client, url: str, *, token: str | None = None) -> None:
         self.http = http
         self.url = url
+        self._auth = bearer(token)
 
     def read(self, since: int, limit: int = 1000) -> ChangePage:
         """The entries after *since* (at most *limit*) and the cursor to ask from next.
@@ -73,7 +75,8 @@ class ChangeFeedClient:
         Raises ``httpx.HTTPError`` when the API cannot be reached and :class:`DicomWebError`
         for an error answer or a body that is not a change feed page.
         """
-        response = self.http.get(self.url, params={"since": since, "limit": limit})
+        params = {"since": since, "limit": limit}
+        response = self.http.get(self.url, params=params, auth=self._auth)
         if response.is_error:
             raise DicomWebError.from_response(response)
         try:

@@ -11,6 +11,9 @@ service's ``.../dicom-web``), absolute or relative to the client's own ``base_ur
         result.raise_for_failures()
         studies = dicomweb.search_studies(PatientID="PACS-SYNTH-0001")
 
+Given a *token* (an API key or a JWT), every request carries ``Authorization: Bearer``
+(RFC 6750 §2.1); :class:`BearerToken` does the same for any ``httpx`` call.
+
 Errors:
 
     DicomWebError          any HTTP error status; carries status, title and problem+json detail
@@ -20,11 +23,12 @@ Errors:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from httpx._client import UseClientDefault
 
 from pacs_common.dicomjson import JsonDataset, first_value, tag_key
 from pacs_common.media import (
@@ -41,6 +45,7 @@ from pacs_common.media import (
 from pacs_common.uids import validate_uid
 
 __all__ = [
+    "BearerToken",
     "DicomWebClient",
     "DicomWebError",
     "FailedSOP",
@@ -239,12 +244,31 @@ def _dicom_accept(transfer_syntax: str | None) -> str:
     return accept
 
 
-class DicomWebClient:
-    """DICOMweb (PS3.18) calls against one server, through a caller-owned ``httpx.Client``."""
+class BearerToken(httpx.Auth):
+    """``Authorization: Bearer <token>`` on every request (RFC 6750 §2.1): pass it as
+    ``httpx.Client(auth=...)`` or per request."""
 
-    def __init__(self, http: httpx.Client, base_url: str) -> None:
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+def bearer(token: str | None) -> httpx.Auth | UseClientDefault:
+    """The ``auth`` of a request: *token* as a bearer token, else the client's own."""
+    return BearerToken(token) if token else httpx.USE_CLIENT_DEFAULT
+
+
+class DicomWebClient:
+    """DICOMweb (PS3.18) calls against one server, through a caller-owned ``httpx.Client``;
+    with *token*, each request carries it as a bearer token."""
+
+    def __init__(self, http: httpx.Client, base_url: str, *, token: str | None = None) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
+        self._auth = bearer(token)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -268,7 +292,12 @@ class DicomWebClient:
 
     def _get_json(self, url: str, params: Sequence[tuple[str, str]] = ()) -> list[JsonDataset]:
         response = self._check(
-            self.http.get(url, params=tuple(params), headers={"Accept": APPLICATION_DICOM_JSON})
+            self.http.get(
+                url,
+                params=tuple(params),
+                headers={"Accept": APPLICATION_DICOM_JSON},
+                auth=self._auth,
+            )
         )
         if response.status_code == 204 or not response.content:
             return []
@@ -293,6 +322,7 @@ class DicomWebClient:
             url,
             content=body,
             headers={"Content-Type": content_type, "Accept": APPLICATION_DICOM_JSON},
+            auth=self._auth,
         )
         status, url = response.status_code, str(response.request.url)
         media_type = parse_content_type(response.headers.get("content-type", ""))[0]
@@ -393,7 +423,8 @@ class DicomWebClient:
     # -- WADO-RS (PS3.18 §10.4) ------------------------------------------------------------
 
     def _retrieve(self, url: str, transfer_syntax: str | None) -> Iterator[bytes]:
-        with self.http.stream("GET", url, headers={"Accept": _dicom_accept(transfer_syntax)}) as r:
+        headers = {"Accept": _dicom_accept(transfer_syntax)}
+        with self.http.stream("GET", url, headers=headers, auth=self._auth) as r:
             self._check(r)
             media_type, params = parse_content_type(r.headers.get("content-type", ""))
             if media_type != MULTIPART_RELATED or "boundary" not in params:
@@ -452,7 +483,7 @@ class DicomWebClient:
     # -- DELETE ----------------------------------------------------------------------------
 
     def _delete(self, url: str) -> None:
-        self._check(self.http.delete(url))
+        self._check(self.http.delete(url, auth=self._auth))
 
     def delete_study(self, study_uid: str) -> None:
         """``DELETE .../studies/{study}``."""

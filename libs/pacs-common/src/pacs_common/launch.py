@@ -51,7 +51,8 @@ def settings_faults(exc: ValidationError, env_prefix: str) -> list[str]:
         loc = [str(part) for part in error["loc"]]
         where = f"{env_prefix}{loc[0].upper()}" if loc else f"{env_prefix}*"
         path = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in loc[1:])
-        shown = shown_value(loc[0] if loc else "", error.get("input"))
+        # a check across fields (no location) gets every value as its input, secrets too
+        shown = shown_value(loc[0], error.get("input")) if loc else ""
         lines.append(f"{where}{path}: {error['msg']}{shown}")
     return lines
 

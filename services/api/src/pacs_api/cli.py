@@ -6,6 +6,7 @@
     pacs-api check
     pacs-api backup --to DIR
     pacs-api restore --from DIR [--verify-only]
+    pacs-api api-key new --name NAME --scope read [--scope write ...] [--json]
 
 ``serve`` runs uvicorn with :func:`pacs_api.main.create_app` as the application factory; the
 configuration comes from the ``PACS_API_*`` environment variables (:class:`Settings`), and the
@@ -16,10 +17,15 @@ their metrics through ``PROMETHEUS_MULTIPROC_DIR`` (:mod:`pacs_common.observabil
 ``sweep`` deletes stored objects no index row references (left by a crash mid-STOW) and
 ``check`` lists index rows whose object is missing (:mod:`pacs_api.sweep`); both read the same
 ``PACS_API_*`` settings as ``serve``. So do ``backup`` and ``restore`` (:mod:`pacs_api.backup`).
+
+``api-key new`` mints an API key (:mod:`pacs_common.auth.api_keys`): it prints the key, once,
+and the ``auth_api_keys`` entry to configure (name, SHA-256 digest, scopes); the key itself is
+stored nowhere.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,11 +36,15 @@ from typing import Annotated, TypeVar
 
 import httpx
 import typer
+from pacs_common.auth import Scope
+from pacs_common.auth.api_keys import key_digest, new_api_key
+from pacs_common.auth.settings import ApiKeyEntry
 from pacs_common.client import DicomWebClient, DicomWebError
 from pacs_common.launch import load_settings, serve_app
 from pacs_common.media import MultipartError
 from pacs_common.storage import ObjectStore, StoreError, open_store
 from pacs_common.synthetic import iter_study, to_bytes
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -55,6 +65,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+#: An API key given as --token or PACS_TOKEN, for servers that require one.
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="PACS_TOKEN",
+        help="Bearer token (API key or JWT) for a server that requires one.",
+        show_default=False,
+    ),
+]
 
 
 def _settings() -> Settings:
@@ -101,6 +123,7 @@ def load_demo(
     batch_size: Annotated[int, typer.Option(help="Instances per STOW-RS request.", min=1)] = 20,
     seed: Annotated[int, typer.Option(help="Another seed gives another study (new UIDs).")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each request.")] = 120.0,
+    token: Token = None,
 ) -> None:
     """Generate a synthetic two-series CT study and store it with STOW-RS."""
     started = time.perf_counter()
@@ -109,7 +132,7 @@ def load_demo(
     stored = 0
     try:
         with httpx.Client(timeout=timeout) as http:
-            client = DicomWebClient(http, url)
+            client = DicomWebClient(http, url, token=token)
             for batch in _batches(iter_study(slices, seed=seed), batch_size):
                 study_uid = str(batch[0].StudyInstanceUID)
                 result = client.store([to_bytes(ds) for ds in batch], study_uid=study_uid)
@@ -258,6 +281,43 @@ def restore_command(
         f"({manifest.database_dialect} + {manifest.store_kind})",
         err=True,
     )
+
+
+api_key = typer.Typer(help="API keys for scripts and services.", no_args_is_help=True)
+app.add_typer(api_key, name="api-key")
+
+
+@api_key.command("new")
+def new_key(
+    name: Annotated[str, typer.Option(help="Who holds the key (the subject of its requests).")],
+    scope: Annotated[
+        list[Scope], typer.Option("--scope", help="A scope the key holds (repeat for more).")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {key, entry} as one JSON object.")
+    ] = False,
+) -> None:
+    """Mint an API key: prints the key (once: it is stored nowhere) and the auth_api_keys entry
+    to configure (its SHA-256 digest, never the key)."""
+    key = new_api_key()
+    try:
+        entry = ApiKeyEntry(name=name, sha256=key_digest(key), scopes=frozenset(scope))
+    except ValidationError as exc:
+        typer.echo(f"--name: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+    configured = entry.model_dump(mode="json")
+    configured["scopes"] = sorted(configured["scopes"])
+    if as_json:
+        typer.echo(json.dumps({"key": key, "entry": configured}))
+        return
+    typer.echo(f"API key of {name} (shown once; only its SHA-256 digest is configured):")
+    typer.echo(f"  {key}")
+    typer.echo(
+        "Add this entry to the JSON list in PACS_API_AUTH_API_KEYS (and in "
+        "PACS_EXPORTER_AUTH_API_KEYS / PACS_BRIDGE_AUTH_API_KEYS for those services):"
+    )
+    typer.echo(f"  {json.dumps(configured)}")
+    typer.echo("Send it as: Authorization: Bearer <key>   (the pacs CLI: --token or PACS_TOKEN)")
 
 
 def main() -> None:

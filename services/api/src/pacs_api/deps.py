@@ -9,11 +9,12 @@ its thread pool, a thread hop per dependency per request for nothing.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
-from pacs_common.auth import ANONYMOUS, Principal, Scope
-from pacs_common.problems import Forbidden
+from pacs_common.auth.http import PrincipalDep as PrincipalDep
+from pacs_common.auth.http import get_principal as get_principal
+from pacs_common.auth.http import requires as requires
 from pacs_common.storage.base import ObjectStore
 
 from pacs_api.index.repository import Index
@@ -55,26 +56,7 @@ WriterDep = Annotated[Executor, Depends(get_writer)]
 BaseUrlDep = Annotated[str, Depends(get_base_url)]
 
 
-async def get_principal(request: Request) -> Principal:
-    """The authenticated caller (set by the authentication middleware), or the anonymous
-    caller with every scope when no authentication is configured."""
-    principal: Principal = getattr(request.state, "principal", ANONYMOUS)
-    return principal
-
-
-def requires(scope: Scope) -> Any:
-    """A dependency that answers 403 unless the caller holds *scope*:
-    ``dependencies=[requires(Scope.ADMIN)]`` or ``principal: Annotated[Principal, requires(...)]``.
-    """
-
-    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.allows(scope):
-            raise Forbidden(
-                f"this needs the {scope.value!r} scope, which {principal.subject!r} lacks"
-            )
-        return principal
-
-    return Depends(_check)
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# Authentication (pacs_common.auth.http, re-exported here): get_principal authenticates the
+# request with app.state.authenticator (ANONYMOUS when none is configured) and sets
+# request.state.principal; requires(scope) answers 403 without the scope. Scopes are applied
+# in pacs_api.routes.

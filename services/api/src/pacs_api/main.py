@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import pydicom.config
 from fastapi import FastAPI
+from pacs_common.auth.authenticator import Authenticator
 from pacs_common.storage import open_store
 
 from pacs_api import observability
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = store
     app.state.writer = writer
     app.state.audit = audit
+    # bearer API keys and JWTs (pacs_common.auth); None: no authentication, loopback only
+    app.state.authenticator = Authenticator.from_settings(settings)
     install_error_handlers(app)
     install_cors(app, settings)
     observability.install(app)  # X-Request-ID, access log, GET /metrics

@@ -6,6 +6,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
+from pacs_common.auth.settings import AuthSettings, refusal
 from pacs_common.network import is_loopback
 from pacs_common.observability.logs import LogFormat
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -21,11 +22,13 @@ class OverwritePolicy(StrEnum):
     OVERWRITE = "overwrite"
 
 
-class Settings(BaseSettings):
+class Settings(AuthSettings, BaseSettings):
     """Configuration of the DICOMweb API, from ``PACS_API_*`` environment variables.
 
     The defaults are the embedded setup: a SQLite index and a filesystem object store under
-    ``./var/``. PostgreSQL and S3 are one URL each.
+    ``./var/``. PostgreSQL and S3 are one URL each. Authentication is the ``auth_*`` fields
+    (:mod:`pacs_common.auth.settings`); with none of them set, every caller may do everything,
+    which is allowed on a loopback address only.
     """
 
     model_config = SettingsConfigDict(env_prefix="PACS_API_", extra="forbid")
@@ -118,19 +121,21 @@ class Settings(BaseSettings):
 
     allow_unauthenticated_network: bool = Field(
         False,
-        description="Allow binding a non-loopback address although the API has no "
-        "authentication (only behind a proxy that authenticates every request).",
+        description="Allow binding a non-loopback address with no auth_* configured (only "
+        "behind a proxy that authenticates every request).",
     )
 
     @model_validator(mode="after")
     def _secure_by_default(self) -> Settings:
         """Refuse to serve the network without authentication (ARCHITECTURE.md, secure by
-        default): the API has no authentication of its own yet."""
-        if not is_loopback(self.host) and not self.allow_unauthenticated_network:
+        default), saying how to configure it."""
+        if (
+            not is_loopback(self.host)
+            and not self.auth_configured
+            and not self.allow_unauthenticated_network
+        ):
             raise ValueError(
-                f"host {self.host!r} is not a loopback address and the API has no "
-                "authentication configured: bind 127.0.0.1 and put an authenticating reverse "
-                "proxy in front, then set PACS_API_ALLOW_UNAUTHENTICATED_NETWORK=true"
+                refusal("the API", self.host, "PACS_API_", "ALLOW_UNAUTHENTICATED_NETWORK")
             )
         return self
 

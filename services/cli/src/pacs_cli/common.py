@@ -10,7 +10,7 @@ from typing import Annotated
 
 import httpx
 import typer
-from pacs_common.client import DicomWebClient, DicomWebError
+from pacs_common.client import BearerToken, DicomWebClient, DicomWebError
 from pacs_common.media import MultipartError
 from rich.console import Console
 from rich.table import Table
@@ -40,6 +40,21 @@ DicomWebURL = Annotated[
     str,
     typer.Option("--url", envvar="PACS_URL", help="The API's DICOMweb root.", show_default=True),
 ]
+#: A bearer token (an API key, or a JWT) for services that require one (RFC 6750).
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="PACS_TOKEN",
+        help="Bearer token (an API key, pacs_..., or a JWT) for a service that requires one.",
+        show_default=False,
+    ),
+]
+
+
+def bearer_auth(token: str | None) -> httpx.Auth | None:
+    """The ``auth`` of an ``httpx.Client`` sending *token*, or None without one."""
+    return BearerToken(token) if token else None
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -68,10 +83,11 @@ def print_table(out: Console, headers: list[str], rows: list[list[str]]) -> None
 
 
 @contextmanager
-def dicomweb(url: str) -> Iterator[DicomWebClient]:
-    """The shared DICOMweb client on *url*; an unreachable or failing API exits with 5."""
+def dicomweb(url: str, token: str | None = None) -> Iterator[DicomWebClient]:
+    """The shared DICOMweb client on *url* (sending *token*); an unreachable or failing API
+    exits with 5."""
     with httpx.Client(timeout=TIMEOUT) as http, service_errors(f"the API at {url}"):
-        yield DicomWebClient(http, url)
+        yield DicomWebClient(http, url, token=token)
 
 
 @contextmanager

@@ -9,7 +9,16 @@ from typing import Annotated
 import httpx
 import typer
 
-from pacs_cli.common import DEFAULT_DICOMWEB_URL, TIMEOUT, DicomWebURL, Exit, console, fail
+from pacs_cli.common import (
+    DEFAULT_DICOMWEB_URL,
+    TIMEOUT,
+    DicomWebURL,
+    Exit,
+    Token,
+    bearer_auth,
+    console,
+    fail,
+)
 
 EXITS = "Exit codes: 0 done; 1 some instances failed; 5 the API cannot be reached or refused."
 
@@ -23,12 +32,13 @@ def command(
     retain_device: Annotated[
         bool, typer.Option("--retain-device", help="Keep device identity (station, serials).")
     ] = False,
+    token: Token = None,
 ) -> None:
     """Make a de-identified copy of STUDY; prints the new Study Instance UID."""
     root = url.rstrip("/").removesuffix("/dicom-web")
     body = {"retain_dates": retain_dates, "retain_device": retain_device}
     try:
-        with httpx.Client(timeout=TIMEOUT) as http:
+        with httpx.Client(timeout=TIMEOUT, auth=bearer_auth(token)) as http:
             response = http.post(f"{root}/studies/{study}/deidentify", json=body)
     except httpx.HTTPError as exc:
         raise fail(Exit.UNAVAILABLE, f"cannot reach {root}: {exc}") from None

@@ -27,6 +27,7 @@ from pacs_cli.common import (
     DEFAULT_DICOMWEB_URL,
     DicomWebURL,
     Exit,
+    Token,
     console,
     dicomweb,
     fail,
@@ -116,6 +117,7 @@ def command(
         ),
     ] = "*",
     url: DicomWebURL = DEFAULT_DICOMWEB_URL,
+    token: Token = None,
 ) -> None:
     """WADO-RS STUDY (or one series or instance of it) into files named by SOP Instance UID."""
     if instance is not None and series is None:
@@ -131,7 +133,7 @@ def command(
     out.mkdir(parents=True, exist_ok=True)
     written, size = 0, 0
     start = time.perf_counter()
-    with dicomweb(url) as client:
+    with dicomweb(url, token) as client:
         total = expected_count(client, study, series, instance)
         if total is None:
             raise fail(Exit.INCOMPLETE, f"the API holds no {what}")

@@ -20,7 +20,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from pacs_cli.common import DEFAULT_EXPORTER_URL, TIMEOUT, Exit, console, fail
+from pacs_cli.common import (
+    DEFAULT_EXPORTER_URL,
+    TIMEOUT,
+    Exit,
+    Token,
+    bearer_auth,
+    console,
+    fail,
+)
 from pacs_cli.query import uid
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -209,6 +217,7 @@ def command(
         ),
     ] = DEFAULT_EXPORTER_URL,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between progress checks.")] = 0.5,
+    token: Token = None,
 ) -> None:
     """Export a mesh of SERIES: follow the job's progress, download the mesh, print its report."""
     if preset is not None and level is not None:
@@ -228,7 +237,7 @@ def command(
         "store_back": store_back.value if store_back else None,
     }
     stdout = console()
-    with httpx.Client(timeout=TIMEOUT) as http:
+    with httpx.Client(timeout=TIMEOUT, auth=bearer_auth(token)) as http:
         exporter = Exporter(http, exporter_url)
         job: dict[str, Any] = exporter.call("POST", "/exports", json=body).json()
         try:

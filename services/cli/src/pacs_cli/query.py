@@ -15,7 +15,14 @@ from pacs_common.attributes import attribute
 from pacs_common.dicomjson import JsonDataset, tag_key
 from pacs_common.uids import validate_uid
 
-from pacs_cli.common import DEFAULT_DICOMWEB_URL, DicomWebURL, console, dicomweb, print_table
+from pacs_cli.common import (
+    DEFAULT_DICOMWEB_URL,
+    DicomWebURL,
+    Token,
+    console,
+    dicomweb,
+    print_table,
+)
 
 
 class Level(enum.StrEnum):
@@ -134,6 +141,7 @@ def command(
         bool, typer.Option("--json", help="Print the DICOM JSON answer (PS3.18 Annex F).")
     ] = False,
     url: DicomWebURL = DEFAULT_DICOMWEB_URL,
+    token: Token = None,
 ) -> None:
     """QIDO-RS search; a table on a terminal, tab-separated lines (header first) otherwise."""
     filters: dict[str, Any] = dict(matching_key(k) for k in keys or ())
@@ -141,7 +149,7 @@ def command(
     if series and not study:
         raise typer.BadParameter("--series needs --study", param_hint="--series")
     includefield = fields or None
-    with dicomweb(url) as client:
+    with dicomweb(url, token) as client:
         if level is Level.STUDIES:
             if study:
                 filters["StudyInstanceUID"] = study

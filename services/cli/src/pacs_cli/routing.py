@@ -11,7 +11,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from pacs_cli.common import print_table
+from pacs_cli.common import Token, bearer_auth, print_table
 
 #: The bridge's status API when it runs with its defaults (``make run``).
 DEFAULT_URL = "http://127.0.0.1:8082"
@@ -51,9 +51,9 @@ def _console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def _call(method: str, url: str, **options: Any) -> Any:
+def _call(method: str, url: str, token: str | None, **options: Any) -> Any:
     try:
-        response = httpx.request(method, url, timeout=30, **options)
+        response = httpx.request(method, url, timeout=30, auth=bearer_auth(token), **options)
     except httpx.HTTPError as exc:
         _console(stderr=True).print(f"the bridge status API cannot be reached at {url}: {exc}")
         raise typer.Exit(Exit.UNAVAILABLE) from None
@@ -73,9 +73,9 @@ def _when(value: str | None) -> str:
 
 
 @app.command()
-def status(bridge: BridgeURL = DEFAULT_URL) -> None:
+def status(bridge: BridgeURL = DEFAULT_URL, token: Token = None) -> None:
     """Every destination's queue; exit 1 when one has failed deliveries or is backing off."""
-    body = _call("GET", f"{bridge.rstrip('/')}/routing")
+    body = _call("GET", f"{bridge.rstrip('/')}/routing", token)
     out = _console()
     role = "routing" if body["leading"] else "standing by (another replica routes)"
     out.print(f"bridge {role}; change feed read up to {body['cursor']}")
@@ -123,13 +123,14 @@ def deliveries(
     state: Annotated[State | None, typer.Option(help="Only deliveries in this state.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
     bridge: BridgeURL = DEFAULT_URL,
+    token: Token = None,
 ) -> None:
     """DESTINATION's deliveries, newest first, with their last status and reason."""
     params: dict[str, Any] = {"limit": limit}
     if state is not None:
         params["state"] = state.value
     url = f"{bridge.rstrip('/')}/routing/destinations/{destination}/deliveries"
-    rows = _call("GET", url, params=params)
+    rows = _call("GET", url, token, params=params)
     headers = ["feed", "state", "attempts", "status", "SOP instance", "route", "reason"]
     lines = []
     for row in rows:
@@ -149,8 +150,8 @@ def deliveries(
 
 
 @app.command()
-def retry(destination: Destination, bridge: BridgeURL = DEFAULT_URL) -> None:
+def retry(destination: Destination, bridge: BridgeURL = DEFAULT_URL, token: Token = None) -> None:
     """Put DESTINATION's failed deliveries back in the queue and end its backoff."""
     url = f"{bridge.rstrip('/')}/routing/destinations/{destination}/retry"
-    body = _call("POST", url)
+    body = _call("POST", url, token)
     _console().print(f"{body['requeued']} deliveries to {destination} back in the queue")

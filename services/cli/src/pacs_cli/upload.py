@@ -38,7 +38,15 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from pacs_cli.common import DEFAULT_DICOMWEB_URL, TIMEOUT, DicomWebURL, Exit, console, fail
+from pacs_cli.common import (
+    DEFAULT_DICOMWEB_URL,
+    TIMEOUT,
+    DicomWebURL,
+    Exit,
+    Token,
+    console,
+    fail,
+)
 from pacs_cli.send import describe_status, find_files
 
 #: UIDs per resume query: keeps its URL far below the servers' request-line limits (8 KiB).
@@ -225,6 +233,7 @@ def command(
             "others (--no-resume: send everything)."
         ),
     ] = True,
+    token: Token = None,
 ) -> None:
     """STOW-RS the DICOM files in PATHS to the API, as they are, in batches; resumable."""
     out = console()
@@ -241,7 +250,7 @@ def command(
     start = time.perf_counter()
     stopped: typer.Exit | None = None
     with httpx.Client(timeout=TIMEOUT) as http, progress:
-        client = DicomWebClient(http, url)
+        client = DicomWebClient(http, url, token=token)
         task = progress.add_task("upload", total=len(files))
         try:
             for done in upload_files(client, files, batch=batch, resume=resume):

@@ -5,9 +5,13 @@
 waiting, backoff and last error), ``GET /routing/destinations/{ae_title}/deliveries``
 (the deliveries, newest first, optionally in one state, with their last status and reason),
 ``POST /routing/destinations/{ae_title}/retry`` (failed deliveries back in the queue, backoff
-ended) and ``GET /metrics`` (Prometheus, :mod:`pacs_bridge.observability`). It has no
-authentication yet, so it is bound to loopback unless told otherwise
-(:class:`pacs_bridge.settings.Settings`); ``pacs routing`` is its command line.
+ended) and ``GET /metrics`` (Prometheus, :mod:`pacs_bridge.observability`); ``pacs routing``
+is its command line.
+
+It authenticates as the API does (:mod:`pacs_common.auth`, the bridge's ``auth_*`` settings):
+the progress needs the ``read`` scope, a retry ``admin``; the probes and the metrics are
+public. With no authentication configured it is bound to loopback unless told otherwise
+(:class:`pacs_bridge.settings.Settings`).
 """
 
 from __future__ import annotations
@@ -19,10 +23,15 @@ from datetime import datetime
 from typing import Annotated
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pacs_common import cors
+from pacs_common.auth import Scope
+from pacs_common.auth.authenticator import Authenticator
+from pacs_common.auth.http import auth_responses, requires
 from pacs_common.observability.http import install_observability
 from pacs_common.observability.metrics import Metrics
+from pacs_common.problems import ServiceError, problem
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
@@ -91,15 +100,28 @@ class Requeued(BaseModel):
 
 
 def create_admin_app(
-    current: Callable[[], Settings], queue: Queue, router: Router, metrics: Metrics
+    current: Callable[[], Settings],
+    queue: Queue,
+    router: Router,
+    metrics: Metrics,
+    *,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
     """The status API over *queue*; *current* gives the settings in use (a reload swaps
-    them); ``GET /metrics`` exposes *metrics* (:mod:`pacs_bridge.observability`)."""
+    them); ``GET /metrics`` exposes *metrics* (:mod:`pacs_bridge.observability`); callers
+    authenticate with *authenticator* (None: no authentication, loopback only)."""
     app = FastAPI(
         title="pacs-cloud DIMSE bridge status",
         version="1",
         description="Health probes and store-and-forward routing progress of the DIMSE bridge.",
     )
+    app.state.authenticator = authenticator
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, exc.headers)  # 401, 403, 503
+
+    reads, administers = [requires(Scope.READ)], [requires(Scope.ADMIN)]
     install_cors(app, current().admin_cors_allow_origins)
     install_observability(app, metrics, service="pacs_bridge.admin")
 
@@ -126,7 +148,12 @@ def create_admin_app(
             raise HTTPException(503, f"the bridge database cannot be reached: {exc}") from None
         return {"status": "ready"}
 
-    @app.get("/routing", summary="Progress of every routing destination")
+    @app.get(
+        "/routing",
+        summary="Progress of every routing destination",
+        dependencies=reads,
+        responses=auth_responses("'read'"),
+    )
     def routing() -> RoutingStatus:
         settings = current()
         destinations = []
@@ -154,7 +181,8 @@ def create_admin_app(
     @app.get(
         "/routing/destinations/{ae_title}/deliveries",
         summary="Deliveries to one destination, newest first",
-        responses={404: {"description": "Not a node or destination."}},
+        dependencies=reads,
+        responses={404: {"description": "Not a node or destination."}, **auth_responses("'read'")},
     )
     def deliveries(
         ae_title: Title,
@@ -167,7 +195,8 @@ def create_admin_app(
     @app.post(
         "/routing/destinations/{ae_title}/retry",
         summary="Put failed deliveries back in the queue and end the backoff",
-        responses={404: {"description": "Not a node or destination."}},
+        dependencies=administers,
+        responses={404: {"description": "Not a node or destination."}, **auth_responses("'admin'")},
     )
     def retry(ae_title: Title) -> Requeued:
         return Requeued(requeued=queue.retry(known(ae_title)))

@@ -42,6 +42,7 @@ from pacs_common.audit import (
     Outcome,
     Source,
 )
+from pacs_common.client import bearer
 from pacs_common.observability.requestid import current_request_id
 from pacs_common.uids import is_valid_uid
 from pydicom.dataset import Dataset
@@ -129,10 +130,12 @@ class AuditSender:
         batch_size: int,
         backoff: Backoff,
         interval: float,
+        token: str | None = None,
     ) -> None:
         self.outbox = outbox
         self.http = http
         self.url = url
+        self._auth = bearer(token)  # the bridge's key at the API, with the audit scope
         self.batch_size = batch_size
         self.backoff = backoff
         self.interval = interval
@@ -164,7 +167,7 @@ class AuditSender:
         if not batch:
             return False
         try:
-            answer = self.http.post(self.url, json=[record for _, record in batch])
+            answer = self.http.post(self.url, json=[record for _, record in batch], auth=self._auth)
         except httpx.HTTPError as exc:
             return self._failed(f"the API is unreachable: {exc}", len(batch))
         if not answer.is_success:

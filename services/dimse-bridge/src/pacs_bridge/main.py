@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import httpx
 from pacs_common import statuses
 from pacs_common.audit import AuditStream
+from pacs_common.auth.authenticator import Authenticator
 from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient
 from pacs_common.observability.metrics import Metrics
@@ -304,7 +305,9 @@ def create_bridge(
         limits=httpx.Limits(max_connections=settings.max_associations),
         event_hooks=request_id_hooks(),  # X-Request-ID of the operation in hand
     )
-    dicomweb = DicomWebClient(http, settings.dicomweb_url)
+    # the bridge's credentials at the API (read, write and audit scopes), on every call
+    token = settings.dicomweb_token.get_secret_value() if settings.dicomweb_token else None
+    dicomweb = DicomWebClient(http, settings.dicomweb_url, token=token)
     # Instances sent from files (routing) go out as stored, streamed, never decoded.
     _config.STORE_SEND_CHUNKED_DATASET = True
     queue = Queue.open(settings.database_url)
@@ -318,15 +321,22 @@ def create_bridge(
         batch_size=settings.audit_batch_size,
         backoff=Backoff(settings.audit_retry_initial, settings.audit_retry_max),
         interval=settings.audit_interval,
+        token=token,
     )
     stream = AuditStream(settings.audit_log_path)
     assert settings.changefeed_url is not None  # derived by the settings validator
-    feed = ChangeFeedClient(http, settings.changefeed_url)
+    feed = ChangeFeedClient(http, settings.changefeed_url, token=token)
     router = Router(
         lambda: routing_config(live.current), queue, feed, dicomweb, ae, metrics=metrics
     )
     admin = AdminServer(
-        create_admin_app(lambda: live.current.settings, queue, router, metrics.metrics),
+        create_admin_app(
+            lambda: live.current.settings,
+            queue,
+            router,
+            metrics.metrics,
+            authenticator=Authenticator.from_settings(settings),
+        ),
         settings.admin_host,
         settings.admin_port,
     )

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pacs_common.auth.settings import AuthSettings, refusal
 from pacs_common.dimse import validate_ae_title
 from pacs_common.launch import settings_faults
 from pacs_common.network import check_origins, is_loopback
@@ -64,6 +65,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -165,8 +167,12 @@ class Node(BaseModel):
         return host
 
 
-class Settings(BaseSettings):
-    """Configuration of the DIMSE bridge (``PACS_BRIDGE_*`` variables, optional config file)."""
+class Settings(AuthSettings, BaseSettings):
+    """Configuration of the DIMSE bridge (``PACS_BRIDGE_*`` variables, optional config file).
+
+    ``dicomweb_token`` is what the bridge presents to the API; the ``auth_*`` fields
+    (:mod:`pacs_common.auth.settings`) are what callers of its status API must present.
+    """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
@@ -177,6 +183,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(11112, ge=1, le=65535)
     dicomweb_url: str = "http://127.0.0.1:8080/dicom-web"
+    dicomweb_token: SecretStr | None = Field(
+        None,
+        description="Bearer token (an API key, or a JWT) sent to the API, which needs the "
+        "read and write scopes (store, query, retrieve, the change feed). Unset: none sent.",
+    )
     max_pdu: int = Field(
         262144, ge=0, description="Maximum PDU length received (PS3.8 D.1), 0 for no limit."
     )
@@ -244,7 +255,9 @@ class Settings(BaseSettings):
         8082, ge=0, le=65535, description="Port of the HTTP status API (0: any free port)."
     )
     admin_allow_unauthenticated_network: bool = Field(
-        False, description="Serve the status API on a non-loopback address without auth."
+        False,
+        description="Serve the status API on a non-loopback address with no auth_* configured "
+        "(only behind a proxy that authenticates every request).",
     )
     admin_cors_allow_origins: list[str] = Field(
         default_factory=list,
@@ -320,11 +333,18 @@ class Settings(BaseSettings):
             self.changefeed_url = f"{root}/changefeed"
         if self.audit_url is None:
             self.audit_url = f"{self.dicomweb_url.rpartition('/')[0]}/audit"
-        if not is_loopback(self.admin_host) and not self.admin_allow_unauthenticated_network:
+        if (
+            not is_loopback(self.admin_host)
+            and not self.auth_configured
+            and not self.admin_allow_unauthenticated_network
+        ):
             raise ValueError(
-                f"the status API has no authentication yet and is refused on the non-loopback "
-                f"address {self.admin_host!r}: bind it to 127.0.0.1, or set "
-                "admin_allow_unauthenticated_network behind a protecting network policy"
+                refusal(
+                    "the bridge's status API (admin_host)",
+                    self.admin_host,
+                    ENV_PREFIX,
+                    "ADMIN_ALLOW_UNAUTHENTICATED_NETWORK",
+                )
             )
         return self
 

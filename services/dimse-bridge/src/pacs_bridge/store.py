@@ -24,7 +24,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode_file_meta
 from pynetdicom.events import Event
 
-from pacs_bridge.errors import status_dataset, store_failure_status
+from pacs_bridge.errors import failure_comment, status_dataset, store_failure_status
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def store_instance(event: Event, dicomweb: DicomWebClient) -> Dataset:
     except (httpx.HTTPError, DicomWebError) as exc:
         status = store_failure_status(exc)
         log.warning("C-STORE %s not stored (0x%04X): %s", sop_instance_uid, status, exc)
-        return status_dataset(status, str(exc))
+        return status_dataset(status, failure_comment(exc))
     return _answer(result, sop_instance_uid)
 
 

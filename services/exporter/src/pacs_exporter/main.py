@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from pacs_common.auth.authenticator import Authenticator
 from pacs_common.client import DicomWebClient
 from pacs_common.observability.metrics import Metrics
 from pacs_common.observability.requestid import request_id_hooks
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     store = open_store(settings)
     # each job's calls to the API carry its id as X-Request-ID (pacs_exporter.observability)
     http = httpx.Client(timeout=settings.dicomweb_timeout, event_hooks=request_id_hooks())
-    client = DicomWebClient(http, settings.dicomweb_url)
+    token = settings.dicomweb_token.get_secret_value() if settings.dicomweb_token else None
+    client = DicomWebClient(http, settings.dicomweb_url, token=token)
     metrics = observability.ExporterMetrics(Metrics(), queue)
     workers = Workers(queue, store, client, settings, observer=observer, metrics=metrics)
 
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.queue = queue
     app.state.store = store
     app.state.workers = workers
+    # bearer API keys and JWTs (pacs_common.auth); None: no authentication, loopback only
+    app.state.authenticator = Authenticator.from_settings(settings)
     install_error_handlers(app)
     install_cors(app, settings)
     observability.install(app, metrics)  # X-Request-ID, access log, GET /metrics

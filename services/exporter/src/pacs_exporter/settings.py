@@ -7,14 +7,19 @@ from the API that ``make run`` starts beside it. PostgreSQL and S3 are one URL e
 
 from __future__ import annotations
 
+from pacs_common.auth.settings import AuthSettings, refusal
 from pacs_common.network import check_origins, is_loopback
 from pacs_common.observability.logs import LogFormat
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
-    """Configuration of the mesh exporter, from ``PACS_EXPORTER_*`` environment variables."""
+class Settings(AuthSettings, BaseSettings):
+    """Configuration of the mesh exporter, from ``PACS_EXPORTER_*`` environment variables.
+
+    ``dicomweb_token`` is what the exporter presents to the API; the ``auth_*`` fields
+    (:mod:`pacs_common.auth.settings`) are what its own callers must present.
+    """
 
     model_config = SettingsConfigDict(env_prefix="PACS_EXPORTER_", extra="forbid")
 
@@ -24,6 +29,11 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8080/dicom-web",
         description="DICOMweb root of the API the series are read from (WADO-RS) and stored "
         "back to (STOW-RS).",
+    )
+    dicomweb_token: SecretStr | None = Field(
+        None,
+        description="Bearer token (an API key, or a JWT) sent to the API: the read scope, and "
+        "write to store meshes back into studies. Unset: none sent.",
     )
     dicomweb_timeout: float = Field(
         120.0, gt=0, description="Seconds to wait for each request to the API."
@@ -89,19 +99,23 @@ class Settings(BaseSettings):
     )
     allow_unauthenticated_network: bool = Field(
         False,
-        description="Allow binding a non-loopback address although the exporter has no "
-        "authentication (only behind a proxy that authenticates every request).",
+        description="Allow binding a non-loopback address with no auth_* configured (only "
+        "behind a proxy that authenticates every request).",
     )
 
     @model_validator(mode="after")
     def _secure_by_default(self) -> Settings:
         """Refuse to serve the network without authentication (ARCHITECTURE.md, secure by
-        default): the exporter has no authentication of its own yet."""
-        if not is_loopback(self.host) and not self.allow_unauthenticated_network:
+        default), saying how to configure it."""
+        if (
+            not is_loopback(self.host)
+            and not self.auth_configured
+            and not self.allow_unauthenticated_network
+        ):
             raise ValueError(
-                f"host {self.host!r} is not a loopback address and the exporter has no "
-                "authentication configured: bind 127.0.0.1 and put an authenticating reverse "
-                "proxy in front, then set PACS_EXPORTER_ALLOW_UNAUTHENTICATED_NETWORK=true"
+                refusal(
+                    "the exporter", self.host, "PACS_EXPORTER_", "ALLOW_UNAUTHENTICATED_NETWORK"
+                )
             )
         return self
 

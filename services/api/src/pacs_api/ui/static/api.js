@@ -1,5 +1,6 @@
 // Calls to the API (same origin), the mesh exporter and the bridge's status API (other origins,
-// by CORS), with errors a person can act on.
+// by CORS), with errors a person can act on. Each call carries the signed-in token (auth.js).
+import { authHeaders } from "./auth.js";
 
 let config = null;
 
@@ -20,7 +21,9 @@ export async function loadConfig() {
 export async function fetchJson(service, url, init = {}) {
   let response;
   try {
-    response = await fetch(url, { ...init, headers: { Accept: "application/json", ...(init.headers ?? {}) } });
+    response = await fetch(url, {
+      ...init, headers: { Accept: "application/json", ...authHeaders(), ...(init.headers ?? {}) },
+    });
   } catch {
     throw new ServiceError(service, `${service} cannot be reached at ${new URL(url, location.href).origin} ` +
       "(is it running, and does it allow this page's origin?)");
@@ -32,7 +35,12 @@ export async function fetchJson(service, url, init = {}) {
       detail = body.detail ?? body.title ?? detail;
       if (Array.isArray(detail)) detail = detail.map((d) => d.msg ?? JSON.stringify(d)).join("; ");
     } catch { /* not JSON */ }
-    throw new ServiceError(service, `${service} answered ${response.status}: ${detail}`, response.status);
+    const error = new ServiceError(service, `${service} answered ${response.status}: ${detail}`, response.status);
+    if (response.status === 401 && new URL(url, location.href).origin === location.origin) {
+      // the API wants a (valid) token: the dashboard asks for one (app.js)
+      window.dispatchEvent(new CustomEvent("pacs:unauthorized", { detail: error }));
+    }
+    throw error;
   }
   if (response.status === 204) return null;
   const text = await response.text();

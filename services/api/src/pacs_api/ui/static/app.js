@@ -1,6 +1,7 @@
 // The dashboard's entry point: a hash router over the pages (no build step, no framework).
 import { h, mount, errorBox } from "./dom.js";
 import { loadConfig } from "./api.js";
+import { signInForm, signOut, showSignOut, token } from "./auth.js";
 import { studiesPage } from "./studies.js";
 import { studyPage } from "./study.js";
 import { nodesPage } from "./nodes.js";
@@ -39,9 +40,25 @@ async function route() {
     const config = await loadConfig();
     cleanup = (await page(main, { config, args: rest.map(decodeURIComponent), params: new URLSearchParams(query) })) ?? null;
   } catch (error) {
+    if (error.status === 401) return;  // the sign-in form is shown (below)
     mount(main, h("h1", {}, "Something went wrong"), errorBox(error.message));
   }
 }
 
+// The API answered 401 to some call of the page: ask for a token, then show the page again.
+window.addEventListener("pacs:unauthorized", (event) => {
+  if (main.querySelector("form.sign-in")) return;
+  if (cleanup) { cleanup(); cleanup = null; }
+  const reason = token() ? `The token was refused (${event.detail.message}).` : "This server requires a token.";
+  if (token()) signOut();
+  mount(main, signInForm(reason, route));
+});
+
+document.getElementById("sign-out")?.addEventListener("click", (event) => {
+  event.preventDefault();
+  signOut();
+  route();
+});
+showSignOut();
 window.addEventListener("hashchange", route);
 route();

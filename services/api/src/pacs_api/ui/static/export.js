@@ -2,6 +2,7 @@
 // its progress polled, then the download link and the mesh's report.
 import { h, mount, errorBox, formatDateTime } from "./dom.js";
 import { fetchJson } from "./api.js";
+import { downloadWithToken, token } from "./auth.js";
 
 const SERVICE = "The mesh exporter";
 const FORMATS = [
@@ -78,8 +79,14 @@ export function exportPanel(config, studyUid, seriesUid) {
         ` · ${current.progress}%`),
       h("progress", { max: "100", value: String(current.progress), "aria-label": "Export progress" }),
       current.state === "failed" ? errorBox(current.error || "The export failed.") : null,
-      current.file ? h("p", {}, h("a", { className: "button primary", href: `${base}${current.file}`, download: "" },
-        `Download ${current.request.format.toUpperCase()}`)) : null,
+      current.file ? h("p", {}, h("a", {
+        className: "button primary", href: `${base}${current.file}`, download: "",
+        onclick: token() ? (event) => {
+          event.preventDefault();  // a plain link cannot send the token
+          downloadWithToken(`${base}${current.file}`, `mesh.${current.request.format}`)
+            .catch((e) => mount(job, errorBox(e.message)));
+        } : null,
+      }, `Download ${current.request.format.toUpperCase()}`)) : null,
       current.report ? report(current.report) : null,
       h("p", { className: "muted" }, `Created ${formatDateTime(current.created_at)}`),
       cancel);

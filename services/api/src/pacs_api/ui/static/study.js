@@ -2,6 +2,7 @@
 import { h, mount, errorBox, formatDate } from "./dom.js";
 import { qido, value, TAG, dicomwebRoot } from "./api.js";
 import { Viewer } from "./viewer.js";
+import { setImageSource } from "./auth.js";
 import { exportPanel } from "./export.js";
 
 export async function studyPage(main, { config, args }) {
@@ -69,10 +70,10 @@ function seriesCard(root, studyUid, s, onSelect) {
   const description = value(s, TAG.SeriesDescription) || "(no description)";
   const count = value(s, TAG.NumberOfSeriesRelatedInstances);
   const img = h("img", {
-    src: `${root}/studies/${encodeURIComponent(studyUid)}/series/${encodeURIComponent(uid)}/thumbnail`,
     alt: `Thumbnail of series ${value(s, TAG.SeriesNumber)}: ${description}`, loading: "lazy", width: 128, height: 128,
   });
   img.addEventListener("error", () => { img.alt = "No thumbnail (not an image series)"; img.classList.add("broken"); });
+  setImageSource(img, `${root}/studies/${encodeURIComponent(studyUid)}/series/${encodeURIComponent(uid)}/thumbnail`);
   return h("article", { className: "card series-card", "data-series": uid },
     img,
     h("div", { className: "title" }, `#${value(s, TAG.SeriesNumber) || "?"} ${description}`),

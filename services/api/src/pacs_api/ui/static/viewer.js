@@ -2,6 +2,7 @@
 // the window (§8.3.5.1.4) chosen by preset, slices by wheel, keys or slider, zoom by CSS.
 import { h, mount, errorBox } from "./dom.js";
 import { qido, value, TAG } from "./api.js";
+import { setImageSource } from "./auth.js";
 
 // Common CT window presets (center, width) in HU; "Image" uses the window stored in the image.
 export const PRESETS = [
@@ -86,7 +87,7 @@ export class Viewer {
     for (const j of [this.index + 1, this.index - 1, this.index + 2, this.index - 2]) {
       if (j >= 0 && j < this.instances.length && !this.cache.has(this.url(j))) {
         const img = new Image();
-        img.src = this.url(j);
+        setImageSource(img, this.url(j));
         this.cache.set(this.url(j), img);
         if (this.cache.size > 64) this.cache.delete(this.cache.keys().next().value);
       }
@@ -95,7 +96,7 @@ export class Viewer {
 
   render() {
     const n = this.instances.length;
-    this.image.src = this.url(this.index);
+    setImageSource(this.image, this.url(this.index));
     this.image.dataset.slice = String(this.index + 1);
     this.image.style.transform = `scale(${ZOOMS[this.zoom]})`;
     this.slider.value = String(this.index + 1);
