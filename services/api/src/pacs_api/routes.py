@@ -17,6 +17,7 @@ from pacs_api.dicomweb import (
     wado,
     wado_uri,
 )
+from pacs_api.quarantine import routes as quarantine
 
 
 def include_routes(app: FastAPI) -> None:
@@ -24,6 +25,7 @@ def include_routes(app: FastAPI) -> None:
     app.include_router(usage.router)  # counts and bytes stored, for operators and /ui
     app.include_router(changefeed.router)  # for routing; not DICOMweb
     app.include_router(deidentify.router)  # a new study from a stored one; not DICOMweb
+    app.include_router(quarantine.router)  # incomplete images kept for admins; not DICOMweb
     app.include_router(wado_uri.router)  # at the server root, where EHR links point (PS3.18 §9)
     dicomweb = APIRouter(prefix="/dicom-web")
     for module in (stow, qido, wado, bulkdata, frames, rendered, delete):
