@@ -5,9 +5,14 @@
 waiting, backoff and last error), ``GET /routing/destinations/{ae_title}/deliveries``
 (the deliveries, newest first, optionally in one state, with their last status and reason),
 ``POST /routing/destinations/{ae_title}/retry`` (failed deliveries back in the queue, backoff
-ended) and ``GET /metrics`` (Prometheus, :mod:`pacs_bridge.observability`). It has no
-authentication yet, so it is bound to loopback unless told otherwise
-(:class:`pacs_bridge.settings.Settings`); ``pacs routing`` is its command line.
+ended), ``GET /routing/quarantine`` (deliveries held back because the instance's Pixel Data is
+incomplete), ``POST /routing/deliveries/{id}/release`` (send it anyway) and
+``DELETE /routing/deliveries/{id}`` (never send it; kept as ``dropped``), and ``GET /metrics``
+(Prometheus, :mod:`pacs_bridge.observability`). It has no authentication yet, so it is bound to
+loopback unless told otherwise (:class:`pacs_bridge.settings.Settings`); ``pacs routing`` is
+its command line. The quarantine's mutating routes already need the ``admin`` scope of the
+principal an authentication middleware sets on ``request.state.principal`` (the anonymous
+principal, with every scope, until one does), as the API's do.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from datetime import datetime
 from typing import Annotated
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from pacs_common.auth import ANONYMOUS, Principal, Scope
 from pacs_common.observability.http import install_observability
 from pacs_common.observability.metrics import Metrics
 from pydantic import BaseModel, Field
@@ -42,6 +48,9 @@ class DestinationProgress(BaseModel):
     delivered: int = Field(description="Delivered and still listed (see routing_keep_settled).")
     failed: int = Field(description="Refused by the destination; retry with POST .../retry.")
     cancelled: int = Field(description="Deleted from the archive before delivery.")
+    quarantined: int = Field(
+        description="Not sent: the instance's Pixel Data is incomplete (GET /routing/quarantine)."
+    )
     oldest_pending_at: datetime | None
     consecutive_failures: int
     next_attempt_at: datetime | None = Field(description="End of the backoff, if in one.")
@@ -72,6 +81,8 @@ class RoutingStatus(BaseModel):
 
 
 class DeliveryView(BaseModel):
+    id: int = Field(description="The delivery (for release or drop from the quarantine).")
+    destination: str
     seq: int = Field(description="The change feed entry.")
     route: str
     state: State
@@ -84,10 +95,28 @@ class DeliveryView(BaseModel):
     last_error: str
     created_at: datetime
     updated_at: datetime
+    waived: bool = Field(description="Released from the quarantine: sent without the check.")
 
 
 class Requeued(BaseModel):
     requeued: int
+
+
+class Released(BaseModel):
+    released: int = Field(description="The delivery, back in the queue.")
+
+
+def requires_admin(request: Request) -> Principal:
+    """403 unless the caller holds the ``admin`` scope (the principal an authentication
+    middleware sets on ``request.state.principal``; anonymous, with every scope, without one)."""
+    principal: Principal = getattr(request.state, "principal", ANONYMOUS)
+    if not principal.allows(Scope.ADMIN):
+        raise HTTPException(403, f"this needs the 'admin' scope, which {principal.subject!r} lacks")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(requires_admin)]
+DeliveryId = Annotated[int, Path(ge=1, description="The delivery's id.")]
 
 
 def create_admin_app(
@@ -172,6 +201,36 @@ def create_admin_app(
     def retry(ae_title: Title) -> Requeued:
         return Requeued(requeued=queue.retry(known(ae_title)))
 
+    @app.get(
+        "/routing/quarantine",
+        summary="Deliveries not sent because the instance's Pixel Data is incomplete",
+    )
+    def quarantine(limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> list[DeliveryView]:
+        rows = queue.quarantined(limit)
+        return [DeliveryView.model_validate(row, from_attributes=True) for row in rows]
+
+    @app.post(
+        "/routing/deliveries/{delivery_id}/release",
+        summary="Send a quarantined delivery anyway (without the Pixel Data check)",
+        responses={404: {"description": "No quarantined delivery with that id."}},
+    )
+    def release(delivery_id: DeliveryId, principal: AdminDep) -> Released:
+        if not queue.release(delivery_id, principal.subject):
+            raise HTTPException(404, f"no quarantined delivery {delivery_id}")
+        router.wake()
+        return Released(released=delivery_id)
+
+    @app.delete(
+        "/routing/deliveries/{delivery_id}",
+        status_code=204,
+        summary="Never send a quarantined delivery (kept listed as dropped)",
+        responses={404: {"description": "No quarantined delivery with that id."}},
+    )
+    def drop(delivery_id: DeliveryId, principal: AdminDep) -> Response:
+        if not queue.drop(delivery_id, principal.subject):
+            raise HTTPException(404, f"no quarantined delivery {delivery_id}")
+        return Response(status_code=204)
+
     return app
 
 
@@ -209,12 +268,13 @@ class AdminServer:
 
 def install_cors(app: FastAPI, origins: list[str]) -> None:
     """CORS for browser pages (the API's dashboard), as in the API's ``pacs_api.cors``: off
-    unless *origins* are listed. The page reads the status and posts retries (no body)."""
+        unless *origins* are listed. The page reads the status, posts retries and releases, and
+    deletes quarantined deliveries (no body)."""
     if origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(origins),
-            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Accept", "Authorization", "Content-Type"],
             max_age=600,
         )
