@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pacs_common.synthetic import to_bytes
 from pydicom import Dataset
 from pydicom.encaps import encapsulate
@@ -10,14 +12,15 @@ from pydicom.uid import RLELossless
 from tests.support.dicom import ct_datasets
 
 
-def ct(seed: int = 0) -> Dataset:
-    """One complete 32 x 32, 16-bit synthetic CT slice (2,048 bytes of Pixel Data)."""
-    return ct_datasets(1, seed=seed)[0]
+def ct(seed: int = 0, **kwargs: Any) -> Dataset:
+    """One complete 32 x 32, 16-bit synthetic CT slice (2,048 bytes of Pixel Data); *kwargs*
+    as :func:`pacs_common.synthetic.iter_ct_series` takes them (patient_name, ...)."""
+    return ct_datasets(1, seed=seed, **kwargs)[0]
 
 
-def truncated(seed: int = 0) -> bytes:
+def truncated(seed: int = 0, **kwargs: Any) -> bytes:
     """A file cut short inside its Pixel Data: the element declares more than follows."""
-    data = to_bytes(ct(seed))
+    data = to_bytes(ct(seed, **kwargs))
     return data[: len(data) - 100]
 
 
@@ -28,9 +31,9 @@ def short_native(seed: int = 0) -> bytes:
     return to_bytes(ds)
 
 
-def header_only(seed: int = 0) -> bytes:
+def header_only(seed: int = 0, **kwargs: Any) -> bytes:
     """A CT image without Pixel Data."""
-    ds = ct(seed)
+    ds = ct(seed, **kwargs)
     del ds.PixelData
     return to_bytes(ds)
 

@@ -5,6 +5,7 @@ import { studiesPage } from "./studies.js";
 import { studyPage } from "./study.js";
 import { nodesPage } from "./nodes.js";
 import { usagePage } from "./usage.js";
+import { quarantinePage } from "./quarantine.js";
 
 // Each page renders into <main> and may return a cleanup function (timers, listeners).
 // Issue 6 adds "quarantine" and "audit" (admin) here and in index.html's navigation.
@@ -13,6 +14,7 @@ const PAGES = {
   study: studyPage,
   nodes: nodesPage,
   usage: usagePage,
+  quarantine: quarantinePage,
 };
 
 const main = document.getElementById("main");
