@@ -10,8 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import Request
+from fastapi.testclient import TestClient
+from pacs_bridge.admin import create_admin_app
 from pacs_bridge.settings import Node
 from pacs_common import statuses
+from pacs_common.auth import Principal, Scope
+from pacs_common.observability.metrics import Metrics
 from pacs_common.synthetic import to_bytes
 
 from tests.bridge.peers import dcmtk, peer_args, store_scp
@@ -145,3 +150,40 @@ def test_routing_released_incomplete_instance_quarantined_not_forwarded_then_rel
     sent = incomplete.ct(seed=41)
     assert scp.uids == [complete.SOPInstanceUID, sent.SOPInstanceUID]
     assert scp.received[1][1] == stored_data_set(api_url, sent)
+
+
+def test_bridge_quarantine_release_drop_need_admin_scope_403(bridge: RunningBridge) -> None:
+    """The mutating quarantine routes answer 403 to a principal without the ``admin`` scope,
+    set on ``request.state.principal`` as an authentication middleware will set it (here a
+    small one in front of the real status app on the bridge's real queue); with it, an unknown
+    delivery is 404; the dashboard's origin may preflight DELETE."""
+    running = bridge.bridge
+    dashboard = "http://127.0.0.1:8080"
+
+    def app_as(principal: Principal) -> TestClient:
+        settings = running.settings.model_copy(update={"admin_cors_allow_origins": [dashboard]})
+        app = create_admin_app(lambda: settings, running.queue, running.router, Metrics())
+
+        @app.middleware("http")
+        async def authenticated(request: Request, call_next: Any) -> Any:
+            request.state.principal = principal
+            return await call_next(request)
+
+        return TestClient(app)
+
+    viewer = app_as(Principal("viewer", frozenset({Scope.READ}), "test"))
+    mutating = (("POST", "/routing/deliveries/1/release"), ("DELETE", "/routing/deliveries/1"))
+    for method, path in mutating:
+        response = viewer.request(method, path)
+        assert response.status_code == 403, response.text
+        assert "'admin' scope" in response.json()["detail"]
+    assert viewer.get("/routing/quarantine").status_code == 200
+    admin = app_as(Principal("operator", frozenset({Scope.ADMIN}), "test"))
+    assert admin.post("/routing/deliveries/1/release").status_code == 404
+    assert admin.delete("/routing/deliveries/1").status_code == 404
+    preflight = admin.options(
+        "/routing/deliveries/1",
+        headers={"Origin": dashboard, "Access-Control-Request-Method": "DELETE"},
+    )
+    assert preflight.status_code == 200
+    assert "DELETE" in preflight.headers["access-control-allow-methods"]
