@@ -8,7 +8,10 @@ threshold are deferred (never read). What retrieval needs is computed here, once
 - the byte offset and length, in the stored object, of each top-level bulk data element.
 
 Every check that makes an object unacceptable raises :class:`InvalidInstance` with the C-STORE
-status (PS3.4 B.2.3) that STOW-RS reports as FailureReason (PS3.18 §10.5.3).
+status (PS3.4 B.2.3) that STOW-RS reports as FailureReason (PS3.18 §10.5.3). An image whose
+Pixel Data is incomplete (:mod:`pacs_common.pixel_check`) raises the subclass
+:class:`IncompletePixelData`, which carries what the header says the object is: the ingest
+keeps such objects in the quarantine (:mod:`pacs_api.quarantine`).
 """
 
 from __future__ import annotations
