@@ -30,6 +30,7 @@ from pacs_api.dicomweb import (
     wado,
     wado_uri,
 )
+from pacs_api.quarantine import routes as quarantine
 
 
 def needs(scope: Scope) -> dict[str, Any]:
@@ -47,6 +48,8 @@ def include_routes(app: FastAPI) -> None:
     app.include_router(deidentify.router, **needs(Scope.WRITE))
     # at the server root, where EHR links point (PS3.18 §9)
     app.include_router(wado_uri.router, **needs(Scope.READ))
+    # incomplete images kept for admins (admin); not DICOMweb
+    app.include_router(quarantine.router, **needs(Scope.ADMIN))
     dicomweb = APIRouter(prefix="/dicom-web")
     dicomweb.include_router(stow.router, **needs(Scope.WRITE))
     for module in (qido, wado, bulkdata, frames, rendered):

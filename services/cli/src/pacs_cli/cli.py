@@ -1,8 +1,9 @@
 """``pacs``: the verbs of pacs-cloud's command line, each with ``--help``.
 
 DICOMweb verbs (on the shared client, :mod:`pacs_common.client`): ``upload`` (STOW-RS),
-``query`` (QIDO-RS), ``download`` (WADO-RS), ``deidentify`` (PS3.15 copy of a study); the
-exporter: ``export``; DIMSE: ``echo``, ``send``; the bridge's status API: ``routing``.
+``query`` (QIDO-RS), ``download`` (WADO-RS), ``deidentify`` (PS3.15 copy of a study), the
+API's ``quarantine`` (admin); the exporter: ``export``; DIMSE: ``echo``, ``send``; the
+bridge's status API: ``routing``.
 
 Exit codes scripts can rely on (:class:`pacs_cli.common.Exit`): 0 success; 1 incomplete: some
 files failed or were skipped (``send``, ``upload``), nothing to download (``download``), a
@@ -24,7 +25,7 @@ from pacs_common.dimse import AssociationFailed, validate_ae_title
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pacs_cli import deidentify, download, export, query, routing, upload
+from pacs_cli import deidentify, download, export, quarantine, query, routing, upload
 from pacs_cli import echo as echo_scu
 from pacs_cli import send as send_scu
 from pacs_cli.common import Exit
@@ -37,6 +38,7 @@ app.command("download", epilog=download.EXITS)(download.command)
 app.command("export", epilog=export.EXITS)(export.command)
 app.command("deidentify", epilog=deidentify.EXITS)(deidentify.command)
 app.add_typer(routing.app, name="routing")
+app.add_typer(quarantine.app, name="quarantine")
 
 
 def _console(*, stderr: bool = False) -> Console:

@@ -19,7 +19,7 @@ DEFAULT_URL = "http://127.0.0.1:8082"
 
 class Exit(enum.IntEnum):
     OK = 0
-    ATTENTION = 1  # a destination has failed deliveries or is backing off
+    ATTENTION = 1  # a destination has failed or quarantined deliveries or is backing off
     USAGE = 2
     UNAVAILABLE = 5  # the status API cannot be reached or answered an error
 
@@ -29,6 +29,8 @@ class State(enum.StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    QUARANTINED = "quarantined"  # incomplete Pixel Data: not sent until an admin releases it
+    DROPPED = "dropped"
 
 
 app = typer.Typer(
@@ -74,7 +76,8 @@ def _when(value: str | None) -> str:
 
 @app.command()
 def status(bridge: BridgeURL = DEFAULT_URL, token: Token = None) -> None:
-    """Every destination's queue; exit 1 when one has failed deliveries or is backing off."""
+    """Every destination's queue; exit 1 when one has failed or quarantined deliveries or is
+    backing off."""
     body = _call("GET", f"{bridge.rstrip('/')}/routing", token)
     out = _console()
     role = "routing" if body["leading"] else "standing by (another replica routes)"
@@ -89,6 +92,7 @@ def status(bridge: BridgeURL = DEFAULT_URL, token: Token = None) -> None:
         "delivered",
         "failed",
         "cancelled",
+        "quarantined",
         "oldest pending",
         "last success",
         "retry at",
@@ -98,7 +102,8 @@ def status(bridge: BridgeURL = DEFAULT_URL, token: Token = None) -> None:
     attention = False
     for row in body["destinations"]:
         backing_off = row["consecutive_failures"] > 0
-        attention = attention or row["failed"] > 0 or backing_off
+        quarantined = row.get("quarantined", 0)
+        attention = attention or row["failed"] > 0 or quarantined > 0 or backing_off
         rows.append(
             [
                 row["ae_title"],
@@ -106,6 +111,7 @@ def status(bridge: BridgeURL = DEFAULT_URL, token: Token = None) -> None:
                 str(row["delivered"]),
                 str(row["failed"]),
                 str(row["cancelled"]),
+                str(quarantined),
                 _when(row["oldest_pending_at"]),
                 _when(row["last_success_at"]),
                 _when(row["next_attempt_at"]) if backing_off else "-",

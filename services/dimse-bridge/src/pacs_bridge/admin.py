@@ -5,13 +5,15 @@
 waiting, backoff and last error), ``GET /routing/destinations/{ae_title}/deliveries``
 (the deliveries, newest first, optionally in one state, with their last status and reason),
 ``POST /routing/destinations/{ae_title}/retry`` (failed deliveries back in the queue, backoff
-ended) and ``GET /metrics`` (Prometheus, :mod:`pacs_bridge.observability`); ``pacs routing``
-is its command line.
+ended), ``GET /routing/quarantine`` (deliveries held back because the instance's Pixel Data is
+incomplete), ``POST /routing/deliveries/{id}/release`` (send it anyway) and
+``DELETE /routing/deliveries/{id}`` (never send it; kept as ``dropped``), and ``GET /metrics``
+(Prometheus, :mod:`pacs_bridge.observability`); ``pacs routing`` is its command line.
 
 It authenticates as the API does (:mod:`pacs_common.auth`, the bridge's ``auth_*`` settings):
-the progress needs the ``read`` scope, a retry ``admin``; the probes and the metrics are
-public. With no authentication configured it is bound to loopback unless told otherwise
-(:class:`pacs_bridge.settings.Settings`).
+the progress and the quarantine list need the ``read`` scope; a retry, a release and a drop
+``admin``; the probes and the metrics are public. With no authentication configured it is bound
+to loopback unless told otherwise (:class:`pacs_bridge.settings.Settings`).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from datetime import datetime
 from typing import Annotated
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pacs_common import cors
-from pacs_common.auth import Scope
+from pacs_common.auth import Principal, Scope
 from pacs_common.auth.authenticator import Authenticator
 from pacs_common.auth.http import auth_responses, requires
 from pacs_common.observability.http import install_observability
@@ -51,6 +53,9 @@ class DestinationProgress(BaseModel):
     delivered: int = Field(description="Delivered and still listed (see routing_keep_settled).")
     failed: int = Field(description="Refused by the destination; retry with POST .../retry.")
     cancelled: int = Field(description="Deleted from the archive before delivery.")
+    quarantined: int = Field(
+        description="Not sent: the instance's Pixel Data is incomplete (GET /routing/quarantine)."
+    )
     oldest_pending_at: datetime | None
     consecutive_failures: int
     next_attempt_at: datetime | None = Field(description="End of the backoff, if in one.")
@@ -81,6 +86,8 @@ class RoutingStatus(BaseModel):
 
 
 class DeliveryView(BaseModel):
+    id: int = Field(description="The delivery (for release or drop from the quarantine).")
+    destination: str
     seq: int = Field(description="The change feed entry.")
     route: str
     state: State
@@ -93,10 +100,20 @@ class DeliveryView(BaseModel):
     last_error: str
     created_at: datetime
     updated_at: datetime
+    waived: bool = Field(description="Released from the quarantine: sent without the check.")
 
 
 class Requeued(BaseModel):
     requeued: int
+
+
+class Released(BaseModel):
+    released: int = Field(description="The delivery, back in the queue.")
+
+
+#: The caller of a mutating route, who must hold the ``admin`` scope (named in what it records).
+AdminDep = Annotated[Principal, requires(Scope.ADMIN)]
+DeliveryId = Annotated[int, Path(ge=1, description="The delivery's id.")]
 
 
 def create_admin_app(
@@ -201,6 +218,44 @@ def create_admin_app(
     def retry(ae_title: Title) -> Requeued:
         return Requeued(requeued=queue.retry(known(ae_title)))
 
+    @app.get(
+        "/routing/quarantine",
+        summary="Deliveries not sent because the instance's Pixel Data is incomplete",
+        dependencies=reads,
+        responses=auth_responses("'read'"),
+    )
+    def quarantine(limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> list[DeliveryView]:
+        rows = queue.quarantined(limit)
+        return [DeliveryView.model_validate(row, from_attributes=True) for row in rows]
+
+    @app.post(
+        "/routing/deliveries/{delivery_id}/release",
+        summary="Send a quarantined delivery anyway (without the Pixel Data check)",
+        responses={
+            404: {"description": "No quarantined delivery with that id."},
+            **auth_responses("'admin'"),
+        },
+    )
+    def release(delivery_id: DeliveryId, principal: AdminDep) -> Released:
+        if not queue.release(delivery_id, principal.subject):
+            raise HTTPException(404, f"no quarantined delivery {delivery_id}")
+        router.wake()
+        return Released(released=delivery_id)
+
+    @app.delete(
+        "/routing/deliveries/{delivery_id}",
+        status_code=204,
+        summary="Never send a quarantined delivery (kept listed as dropped)",
+        responses={
+            404: {"description": "No quarantined delivery with that id."},
+            **auth_responses("'admin'"),
+        },
+    )
+    def drop(delivery_id: DeliveryId, principal: AdminDep) -> Response:
+        if not queue.drop(delivery_id, principal.subject):
+            raise HTTPException(404, f"no quarantined delivery {delivery_id}")
+        return Response(status_code=204)
+
     return app
 
 
@@ -238,10 +293,11 @@ class AdminServer:
 
 def install_cors(app: FastAPI, origins: list[str]) -> None:
     """CORS for browser pages (the API's dashboard): off unless *origins* are listed. The page
-    reads the status and posts retries (no body)."""
+    reads the status, posts retries and releases, and deletes quarantined deliveries (no
+    body)."""
     cors.install_cors(
         app,
         origins,
-        methods=("GET", "POST", "OPTIONS"),
+        methods=("GET", "POST", "DELETE", "OPTIONS"),
         request_headers=("Accept", "Authorization", "Content-Type"),
     )

@@ -9,7 +9,11 @@ routes match on the sender through the API's change feed.
 
 Success is answered only after the API's store response lists the instance in its
 ReferencedSOPSequence, so nothing acknowledged can be lost; every other outcome is a failure
-the modality sees (:mod:`pacs_bridge.errors` maps it to a C-STORE status).
+the modality sees (:mod:`pacs_bridge.errors` maps it to a C-STORE status). A refusal carries
+the API's ErrorComment: for an image the API kept in its quarantine (incomplete Pixel Data)
+that names the quarantine entry, so the modality's log says where the images went. The API
+learns the calling AE title from the Sending Application Entity Title written here, so the
+quarantined copy is the exact object the API received.
 """
 
 from __future__ import annotations
@@ -56,13 +60,23 @@ def part10(event: Event) -> bytes:
     )
 
 
+def _ascii(text: str) -> str:
+    """Error Comment is LO in the default character repertoire (PS3.5 §6.1.2.1, table 6.2-1):
+    printable ASCII only."""
+    text = text.replace("§", "sec. ")
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
 def _answer(result: StoreResult, sop_instance_uid: str) -> Dataset:
     """The C-STORE status of the API's store response for one instance (PS3.18 §10.5.3)."""
     for failed in result.failed:
         if failed.sop_instance_uid == sop_instance_uid:
             status = failed.failure_reason or statuses.PROCESSING_FAILURE
-            log.warning("C-STORE %s refused by the API (0x%04X)", sop_instance_uid, status)
-            return status_dataset(status, "refused by the archive")
+            comment = _ascii(failed.error_comment or "refused by the archive")
+            log.warning(
+                "C-STORE %s refused by the API (0x%04X): %s", sop_instance_uid, status, comment
+            )
+            return status_dataset(status, comment)
     for referenced in result.referenced:
         if referenced.sop_instance_uid == sop_instance_uid:
             if referenced.warning_reason:

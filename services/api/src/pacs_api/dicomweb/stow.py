@@ -26,11 +26,12 @@ from pacs_common.uids import InvalidUIDError, validate_uid
 from starlette.concurrency import run_in_threadpool
 
 from pacs_api.audit.note import note_stored
-from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep, WriterDep
+from pacs_api.deps import BaseUrlDep, IndexDep, PrincipalDep, SettingsDep, StoreDep, WriterDep
 from pacs_api.dicomweb.multipart import MediaType, Part, boundary_of, read_parts
 from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, warning_header
 from pacs_api.ingest.pipeline import Ingest, InstanceResult
 from pacs_api.observability import api_metrics
+from pacs_api.quarantine.service import Quarantine, Source
 
 router = APIRouter(tags=["STOW-RS"])
 
@@ -55,8 +56,9 @@ async def store_instances(
     settings: SettingsDep,
     writer: WriterDep,
     base: BaseUrlDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
-    return await _stow(request, index, store, settings, writer, base, None)
+    return await _stow(request, index, store, settings, writer, base, principal.subject, None)
 
 
 @router.post("/studies/{study}", responses=STOW_RESPONSES, summary="Store instances of one study")
@@ -68,12 +70,13 @@ async def store_study_instances(
     settings: SettingsDep,
     writer: WriterDep,
     base: BaseUrlDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
     try:
         validate_uid(study, what="Study Instance UID in the URL")
     except InvalidUIDError as exc:
         raise BadRequest(str(exc)) from None
-    return await _stow(request, index, store, settings, writer, base, study)
+    return await _stow(request, index, store, settings, writer, base, principal.subject, study)
 
 
 def _check_request(request: Request, max_body: int) -> str:
@@ -103,10 +106,15 @@ async def _stow(
     settings: SettingsDep,
     writer: Executor,
     base: str,
+    subject: str,
     study: str | None,
 ) -> JSONResponse:
     boundary = _check_request(request, settings.max_body_bytes)
-    ingest = Ingest(index, store, settings, study, writer)
+    # An image with incomplete Pixel Data is kept in the quarantine, never stored or dropped.
+    source = Source(subject, request.client.host if request.client else "")
+    ingest = Ingest(
+        index, store, settings, study, writer, quarantine=Quarantine.of(index, store), source=source
+    )
     # One part is checked and stored (in a worker thread) while the next one is received: at
     # most two parts are held, and reading the body overlaps with storing it.
     working: asyncio.Future[None] | None = None

@@ -155,3 +155,7 @@ class Change(SQLModel, table=True):
     modality: str = Field(default="", max_length=16)
     sender_ae: str = Field(default="", max_length=16)
     at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+# The quarantine's table lives in the index database too (migration 0005).
+from pacs_api.quarantine import models as _quarantine_models  # noqa: E402, F401

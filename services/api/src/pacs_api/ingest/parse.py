@@ -8,7 +8,10 @@ threshold are deferred (never read). What retrieval needs is computed here, once
 - the byte offset and length, in the stored object, of each top-level bulk data element.
 
 Every check that makes an object unacceptable raises :class:`InvalidInstance` with the C-STORE
-status (PS3.4 B.2.3) that STOW-RS reports as FailureReason (PS3.18 §10.5.3).
+status (PS3.4 B.2.3) that STOW-RS reports as FailureReason (PS3.18 §10.5.3). An image whose
+Pixel Data is incomplete (:mod:`pacs_common.pixel_check`) raises the subclass
+:class:`IncompletePixelData`, which carries what the header says the object is: the ingest
+keeps such objects in the quarantine (:mod:`pacs_api.quarantine`).
 """
 
 from __future__ import annotations
@@ -18,22 +21,21 @@ import json
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
-from pacs_common import statuses
+from pacs_common import pixel_check, statuses
+from pacs_common.pixel_check import PIXEL_DATA_TAGS, Incomplete
 from pacs_common.uids import InvalidUIDError, validate_uid
 from pydicom import dcmread
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import data_element_generator, read_dataset
-from pydicom.tag import BaseTag, Tag
-from pydicom.uid import UID
+from pydicom.filereader import read_dataset
+from pydicom.tag import BaseTag
 
 #: Marks a BulkDataURI in stored metadata; replaced by the service root when it is served.
 BULK_MARK = "pacs-bulk:"
 #: VRs whose values are bulk data when long (PS3.18 §8.6.3, F.2.6).
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-PIXEL_DATA_TAGS = frozenset({Tag("FloatPixelData"), Tag("DoubleFloatPixelData"), Tag("PixelData")})
 UNDEFINED_LENGTH = 0xFFFFFFFF
 DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"})
 
@@ -45,6 +47,29 @@ class InvalidInstance(ValueError):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who and what an object is, as its header says (validated UIDs)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_uid: str
+    series_uid: str
+    patient_id: str = ""
+    patient_name: str = ""
+    sender_ae: str = ""
+
+
+class IncompletePixelData(InvalidInstance):
+    """An image whose Pixel Data is missing, truncated or shorter than its header describes
+    (:mod:`pacs_common.pixel_check`): not stored in the archive, kept in the quarantine."""
+
+    def __init__(self, problem: Incomplete, identity: Identity) -> None:
+        super().__init__(problem.status, problem.reason)
+        self.problem = problem
+        self.identity = identity
 
 
 @dataclass(slots=True)
@@ -62,8 +87,13 @@ class ParsedInstance:
         return json.dumps(self.metadata, separators=(",", ":"), ensure_ascii=False)
 
 
-def read_instance(file: IO[bytes], size: int, *, bulk_threshold: int = 1024) -> ParsedInstance:
-    """Read and check one Part 10 object from *file* (positioned at its start)."""
+def read_instance(
+    file: IO[bytes], size: int, *, bulk_threshold: int = 1024, check_pixels: bool = True
+) -> ParsedInstance:
+    """Read and check one Part 10 object from *file* (positioned at its start).
+
+    An image with incomplete Pixel Data raises :class:`IncompletePixelData`, unless
+    *check_pixels* is false (an administrator releasing it from the quarantine)."""
     try:
         ds = _read_header(file, max(bulk_threshold, 256))
     except (InvalidDicomError, EOFError) as exc:
@@ -90,15 +120,11 @@ def read_instance(file: IO[bytes], size: int, *, bulk_threshold: int = 1024) -> 
     if ts not in DEFLATED:
         _check_not_truncated(ds, size)
 
-    pixel = _pixel_data(file, ds, ts, size)
+    pixel, problem = _pixel_data(file, ds, ts, size)
+    if problem is not None and check_pixels:
+        raise IncompletePixelData(problem, _identity(ds, meta, uids))
     if pixel is not None and pixel.offset is not None:
         _read_trailing(file, ds, ts, size, max(bulk_threshold, 256))
-    sop_class = UID(uids["SOPClassUID"])
-    if pixel is None and "Image Storage" in sop_class.name:
-        raise InvalidInstance(
-            statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-            f"{sop_class.name} instance without Pixel Data (PS3.3 C.7.6.3: Type 1 in image IODs)",
-        )
 
     metadata, bulk = _metadata(ds, bulk_threshold, uids)
     if pixel is not None:
@@ -114,6 +140,24 @@ def read_instance(file: IO[bytes], size: int, *, bulk_threshold: int = 1024) -> 
         transfer_syntax_uid=ts,
         metadata=metadata,
         bulk=bulk,
+        sender_ae=_sender_ae(meta),
+    )
+
+
+def _identity(ds: Dataset, meta: Dataset | None, uids: dict[str, str]) -> Identity:
+    def text(keyword: str) -> str:
+        try:
+            return str(ds.get(keyword, "") or "").strip()
+        except Exception:  # noqa: BLE001 - a garbled value is shown as absent
+            return ""
+
+    return Identity(
+        sop_class_uid=uids["SOPClassUID"],
+        sop_instance_uid=uids["SOPInstanceUID"],
+        study_uid=uids["StudyInstanceUID"],
+        series_uid=uids["SeriesInstanceUID"],
+        patient_id=text("PatientID")[:64],
+        patient_name=text("PatientName")[:324],
         sender_ae=_sender_ae(meta),
     )
 
@@ -170,50 +214,35 @@ def _required_uid(ds: Dataset, keyword: str) -> str:
     return _check_uid(str(value).strip(), keyword)
 
 
-def _pixel_data(file: IO[bytes], ds: Dataset, ts: str, size: int) -> _PixelData | None:
-    """Find the Pixel Data element the header read stopped before, without reading its value.
+def _pixel_data(
+    file: IO[bytes], ds: Dataset, ts: str, size: int
+) -> tuple[_PixelData | None, Incomplete | None]:
+    """Find the Pixel Data element the header read stopped before, without reading its value,
+    and check it is complete (:func:`pacs_common.pixel_check.check`).
 
     pydicom leaves *file* at the element's tag when ``stop_before_pixels`` stops (PS3.5 §7.1
-    encodes tag, VR and length before the value); the element is read with pydicom's own element
-    generator with the value deferred, which also walks an undefined-length (encapsulated) value
-    to its Sequence Delimitation Item without keeping it.
+    encodes tag, VR and length before the value); an encapsulated value is walked item header by
+    item header to its Sequence Delimitation Item (PS3.5 §A.4). *file* is left after the value
+    as present in the object.
     """
     if ts in DEFLATED:
         file.seek(0)
         whole = dcmread(file)
+        problem = pixel_check.check_dataset(whole)
         for tag in PIXEL_DATA_TAGS:
             if tag in whole:
-                return _PixelData(tag, whole[tag].VR, None, 0)
-        return None
-    start = file.tell()
-    if start >= size:
-        return None
-    implicit = ts == "1.2.840.10008.1.2"
-    little = ts != "1.2.840.10008.1.2.2"
-    try:
-        raw = next(
-            data_element_generator(cast(BinaryIO, file), implicit, little, defer_size=0), None
-        )
-    except Exception as exc:  # noqa: BLE001 - corrupt element encoding
-        raise InvalidInstance(
-            statuses.CANNOT_UNDERSTAND, f"the Pixel Data element cannot be read: {exc}"
-        ) from None
-    if not isinstance(raw, RawDataElement) or raw.tag not in PIXEL_DATA_TAGS:
-        return None
-    if not raw.length == UNDEFINED_LENGTH and raw.value_tell + raw.length > size:
-        raise InvalidInstance(
-            statuses.CANNOT_UNDERSTAND,
-            f"the object is truncated: Pixel Data declares {raw.length} bytes, "
-            f"{max(size - raw.value_tell, 0)} are present",
-        )
-    if raw.length == 0:
-        return None
-    length = raw.length
-    if length == UNDEFINED_LENGTH:  # encapsulated: the generator walked to the delimiter
-        length = file.tell() - raw.value_tell
+                return _PixelData(tag, whole[tag].VR, None, 0), problem
+        return None, problem
+    element = None
+    if file.tell() < size:
+        element = pixel_check.read_pixel_element(cast(BinaryIO, file), ts)
+    problem, length = pixel_check.check(ds, element, cast(BinaryIO, file), size)
+    if element is None or element.length == 0 or length == 0:
+        return None, problem
+    file.seek(element.value_offset + length)
     # PS3.5 A.1: in Implicit VR Little Endian, Pixel Data is OW.
-    vr = raw.VR or ("OW" if raw.tag == Tag("PixelData") else str(dictionary_VR(raw.tag)))
-    return _PixelData(raw.tag, vr, raw.value_tell, length)
+    vr = element.vr or str(dictionary_VR(element.tag))
+    return _PixelData(element.tag, vr, element.value_offset, length), problem
 
 
 def _read_trailing(file: IO[bytes], ds: Dataset, ts: str, size: int, defer_size: int) -> None:

@@ -15,6 +15,12 @@ claiming the same SOP Instance UID never overwrite each other's bytes.
 
 When a request fails as a whole (broken multipart, body too large, store or index down), the
 instances it created are removed again: a request answered with an error has stored nothing.
+
+An image whose Pixel Data is incomplete (:class:`pacs_api.ingest.parse.IncompletePixelData`)
+is not stored in the archive: its exact bytes go to the quarantine
+(:mod:`pacs_api.quarantine`) and its answer is a failure naming the quarantine entry. Those
+kept bytes stay when the request later fails as a whole: they were never acknowledged, and
+nothing received is lost.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from pacs_common import statuses
 from pacs_common.storage.base import ObjectStore
@@ -32,8 +38,11 @@ from pydicom.tag import Tag
 
 from pacs_api.index.ingest import InstanceRecord, Outcome
 from pacs_api.index.repository import Index
-from pacs_api.ingest.parse import InvalidInstance, read_instance
+from pacs_api.ingest.parse import IncompletePixelData, InvalidInstance, read_instance
 from pacs_api.settings import OverwritePolicy, Settings
+
+if TYPE_CHECKING:
+    from pacs_api.quarantine.service import Quarantine, Source
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,7 @@ class InstanceResult:
     reason: str = ""
     size: int = 0  # bytes received
     patient_id: str = ""  # Patient ID (0010,0020), for the audit trail
+    quarantine_id: str | None = None  # the quarantine entry that keeps it, if it is kept
 
 
 @dataclass(slots=True)
@@ -105,6 +115,11 @@ class Ingest:
     settings: Settings
     study_uid: str | None = None
     writer: Executor | None = None
+    #: Where images with incomplete Pixel Data are kept (None: they are only refused).
+    quarantine: Quarantine | None = None
+    source: Source | None = None
+    #: False when an administrator releases an object from the quarantine.
+    check_pixels: bool = True
     results: list[InstanceResult] = field(default_factory=list)
     _pending: list[_Pending] = field(default_factory=list)
     _created: list[InstanceRecord] = field(default_factory=list)
@@ -132,7 +147,15 @@ class Ingest:
         """Check one received object and start writing it; *release* frees the received bytes
         and is called once they are no longer needed. Index rows follow in batches."""
         try:
-            parsed = read_instance(stream, size, bulk_threshold=self.settings.bulk_data_threshold)
+            parsed = read_instance(
+                stream,
+                size,
+                bulk_threshold=self.settings.bulk_data_threshold,
+                check_pixels=self.check_pixels,
+            )
+        except IncompletePixelData as exc:
+            self._quarantine(stream, size, sha256, release, exc)
+            return
         except InvalidInstance as exc:
             release()
             self.results.append(InstanceResult(failure=exc.status, reason=exc.reason))
@@ -178,6 +201,35 @@ class Ingest:
         self._throttle()
         if len(self._pending) >= BATCH:
             self.flush()
+
+    def _quarantine(
+        self,
+        stream: IO[bytes],
+        size: int,
+        sha256: str,
+        release: Callable[[], None],
+        exc: IncompletePixelData,
+    ) -> None:
+        """Keep an incomplete image's bytes in the quarantine and answer it as a failure that
+        names the entry (a store failure fails the request: nothing is dropped silently)."""
+        who = exc.identity
+        result = InstanceResult(
+            who.sop_class_uid,
+            who.sop_instance_uid,
+            who.study_uid,
+            who.series_uid,
+            failure=exc.status,
+            reason=exc.reason,
+            size=size,
+        )
+        try:
+            if self.quarantine is not None:
+                entry = self.quarantine.keep(stream, size, sha256, exc, self.source)
+                result.reason = self.quarantine.comment(entry)
+                result.quarantine_id = entry.id
+        finally:
+            release()
+        self.results.append(result)
 
     def _write(self, key: str, stream: IO[bytes], size: int, release: Callable[[], None]) -> None:
         try:

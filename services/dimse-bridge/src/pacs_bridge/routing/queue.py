@@ -5,6 +5,11 @@ moving on (:meth:`Queue.advance`), so after a crash the feed is read again from 
 committed: nothing is queued twice or missed. A delivery stays ``pending`` until its destination
 answered the C-STORE with a success or warning status (PS3.4 B.2.3), so delivery is at least
 once. Destinations are tried in ``seq`` (commit) order, which keeps the order within a series.
+
+An instance whose Pixel Data is incomplete (:mod:`pacs_common.pixel_check`) is never sent: its
+delivery is ``quarantined`` with the reason, until an administrator releases it
+(:meth:`Queue.release`: back in the queue, sent without the check) or drops it
+(:meth:`Queue.drop`: kept as ``dropped``, never sent).
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ class State(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"  # refused for good by the destination; an operator may retry it
     CANCELLED = "cancelled"  # left the archive before it could be delivered
+    QUARANTINED = "quarantined"  # incomplete Pixel Data: not sent; an admin releases or drops
+    DROPPED = "dropped"  # dropped from the quarantine by an admin: never sent
+
+
+#: States that take a delivery out of the queue without an attempt on the destination.
+_NOT_ATTEMPTED = frozenset({State.CANCELLED, State.QUARANTINED})
 
 
 def now() -> datetime:
@@ -66,6 +77,7 @@ class Delivery:
     last_error: str
     created_at: datetime
     updated_at: datetime
+    waived: bool = False  # released from the quarantine: sent without the Pixel Data check
 
     @classmethod
     def from_row(cls, row: Any) -> Delivery:
@@ -73,6 +85,7 @@ class Delivery:
         values["state"] = State(values["state"])
         values["created_at"] = _aware(values["created_at"])
         values["updated_at"] = _aware(values["updated_at"])
+        values["waived"] = bool(values.get("waived", False))
         return cls(**values)
 
 
@@ -80,7 +93,7 @@ class Delivery:
 class Outcome:
     """What became of one delivery attempt."""
 
-    state: State  # DELIVERED, FAILED or CANCELLED; PENDING means "try again later"
+    state: State  # DELIVERED, FAILED, CANCELLED or QUARANTINED; PENDING: "try again later"
     status: int | None = None
     reason: str = ""
 
@@ -92,6 +105,7 @@ class DestinationStatus:
     delivered: int
     failed: int
     cancelled: int
+    quarantined: int
     oldest_pending_at: datetime | None
     consecutive_failures: int
     next_attempt_at: datetime | None
@@ -263,7 +277,7 @@ class Queue:
                     "last_error": outcome.reason,
                     "updated_at": at,
                 }
-                if outcome.state is not State.CANCELLED:
+                if outcome.state not in _NOT_ATTEMPTED:
                     values["attempts"] = tables.delivery.c.attempts + 1
                 connection.execute(
                     update(tables.delivery).where(tables.delivery.c.id == item.id).values(values)
@@ -352,6 +366,7 @@ class Queue:
                     delivered=by_state.get(State.DELIVERED.value, 0),
                     failed=by_state.get(State.FAILED.value, 0),
                     cancelled=by_state.get(State.CANCELLED.value, 0),
+                    quarantined=by_state.get(State.QUARANTINED.value, 0),
                     oldest_pending_at=_aware(oldest.get(title)),
                     consecutive_failures=row.consecutive_failures if row is not None else 0,
                     next_attempt_at=_aware(row.next_attempt_at) if row is not None else None,
@@ -394,13 +409,50 @@ class Queue:
             )
         return int(requeued)
 
+    def quarantined(self, limit: int) -> list[Delivery]:
+        """Quarantined deliveries to every destination, newest first."""
+        d = tables.delivery
+        statement = select(d).where(d.c.state == State.QUARANTINED.value)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement.order_by(d.c.id.desc()).limit(limit))
+            return [Delivery.from_row(row) for row in rows]
+
+    def release(self, delivery_id: int, who: str) -> bool:
+        """Put a quarantined delivery back in the queue, to be sent without the Pixel Data
+        check (an administrator's decision); False when no quarantined delivery has that id."""
+        reason = f"released from the quarantine by {who}; sent without the Pixel Data check"
+        return self._settle_quarantined(
+            delivery_id, state=State.PENDING.value, waived=True, last_error=reason
+        )
+
+    def drop(self, delivery_id: int, who: str) -> bool:
+        """Never send a quarantined delivery; it stays listed as ``dropped`` (pruned like
+        delivered ones). False when no quarantined delivery has that id."""
+        return self._settle_quarantined(
+            delivery_id,
+            state=State.DROPPED.value,
+            last_error=f"dropped from the quarantine by {who}",
+        )
+
+    def _settle_quarantined(self, delivery_id: int, **values: Any) -> bool:
+        d = tables.delivery
+        with self._write() as connection, connection.begin():
+            changed = connection.execute(
+                update(d)
+                .where(d.c.id == delivery_id, d.c.state == State.QUARANTINED.value)
+                .values(updated_at=now(), **values)
+            ).rowcount
+        return bool(changed)
+
     def prune(self, older_than: timedelta) -> int:
-        """Forget delivered and cancelled deliveries settled longer ago than *older_than*."""
+        """Forget delivered, cancelled and dropped deliveries settled longer ago than
+        *older_than*."""
         cutoff = now() - older_than
+        settled = [State.DELIVERED.value, State.CANCELLED.value, State.DROPPED.value]
         with self._write() as connection, connection.begin():
             removed = connection.execute(
                 delete(tables.delivery).where(
-                    tables.delivery.c.state.in_([State.DELIVERED.value, State.CANCELLED.value]),
+                    tables.delivery.c.state.in_(settled),
                     tables.delivery.c.updated_at < cutoff,
                 )
             ).rowcount

@@ -105,6 +105,10 @@ class Router:
             thread.join(timeout=30)
         self.leadership.release()
 
+    def wake(self) -> None:
+        """Look at the queues now (a delivery was released from the quarantine)."""
+        self._wake.set()
+
     @property
     def leading(self) -> bool:
         return self.leadership.leading

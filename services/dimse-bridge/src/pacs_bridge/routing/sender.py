@@ -14,6 +14,13 @@ association leave the instance pending, to try again after a backoff; every othe
 status is the destination refusing that instance, kept as ``failed`` for an operator to see
 and retry. A destination that cannot be reached, rejects the association or aborts it, and an
 archive that cannot be read, raise :class:`AttemptFailed`.
+
+Before anything is sent, the fetched object's Pixel Data is checked
+(:func:`pacs_common.pixel_check.check_file`: missing, truncated, shorter than its header
+describes, encapsulated without its delimiter): an incomplete image is not forwarded, its
+delivery is ``quarantined`` with the reason, unless an administrator released it (``waived``).
+The archive holds such images only when an administrator released them from the API's
+quarantine, or when it was restored from elsewhere.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from pacs_common import statuses
 from pacs_common.client import DicomWebClient, DicomWebError
 from pacs_common.dimse import AssociationFailed, open_association
 from pacs_common.media import MultipartError
+from pacs_common.pixel_check import check_file
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context
@@ -73,6 +81,8 @@ def deliver(
         fetched: list[Fetched] = []
         for item in deliveries:
             got = _fetch(dicomweb, item, Path(workdir), AS_STORED)
+            if isinstance(got, Fetched) and not item.waived:
+                got = _quarantine_incomplete(got)
             if isinstance(got, Outcome):
                 yield item, got
             else:
@@ -135,6 +145,18 @@ def _fetch(
     except Exception as exc:  # noqa: BLE001  pydicom raises many types on a broken header
         return Outcome(State.FAILED, reason=f"the archive's object has no readable header: {exc}")
     return Fetched(item, path, syntax)
+
+
+def _quarantine_incomplete(fetched: Fetched) -> Fetched | Outcome:
+    """The fetched object, or a ``quarantined`` outcome when its Pixel Data is incomplete."""
+    try:
+        with fetched.path.open("rb") as file:
+            problem = check_file(file, fetched.path.stat().st_size)
+    except Exception as exc:  # noqa: BLE001  pydicom raises many types on a broken object
+        return Outcome(State.FAILED, reason=f"the archive's object cannot be read: {exc}")
+    if problem is None:
+        return fetched
+    return Outcome(State.QUARANTINED, reason=f"not sent: {problem.reason}")
 
 
 def _contexts(fetched: list[Fetched]) -> dict[tuple[str, str], PresentationContext]:

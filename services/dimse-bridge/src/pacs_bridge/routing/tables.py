@@ -3,13 +3,16 @@
 ``cursor``: how far the change feed has been read. ``delivery``: one row per (destination,
 feed entry), the durable queue: ``pending`` until the destination confirms it (``delivered``),
 refuses it for good (``failed``, kept for an operator to retry) or the instance leaves the
-archive first (``cancelled``). ``destination``: each node's backoff after a failed attempt.
+archive first (``cancelled``); an instance whose Pixel Data is incomplete is not sent
+(``quarantined``) until an administrator releases it (``waived``: sent without the check) or
+drops it (``dropped``). ``destination``: each node's backoff after a failed attempt.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -19,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -49,6 +53,7 @@ delivery = Table(
     Column("last_error", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("waived", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("destination", "seq", name="uq_routing_delivery_destination_seq"),
     Index("ix_routing_delivery_queue", "destination", "state", "seq"),
     Index("ix_routing_delivery_instance", "instance"),

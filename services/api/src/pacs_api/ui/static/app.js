@@ -7,6 +7,7 @@ import { studyPage } from "./study.js";
 import { nodesPage } from "./nodes.js";
 import { usagePage } from "./usage.js";
 import { auditPage } from "./audit.js";
+import { quarantinePage } from "./quarantine.js";
 
 // Each page renders into <main> and may return a cleanup function (timers, listeners).
 // Issue 6 adds "quarantine" (admin) here and in index.html's navigation.
@@ -16,6 +17,7 @@ const PAGES = {
   nodes: nodesPage,
   usage: usagePage,
   audit: auditPage,
+  quarantine: quarantinePage,
 };
 
 const main = document.getElementById("main");
