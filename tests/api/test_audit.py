@@ -15,12 +15,12 @@ import sqlalchemy
 from fastapi.testclient import TestClient
 from pacs_api.main import create_app
 from pacs_api.settings import Settings
-from pacs_common.auth import ANONYMOUS, Principal, Scope
+from pacs_common.auth import Scope
+from pacs_common.auth.api_keys import key_digest, new_api_key
+from pacs_common.auth.settings import ApiKeyEntry
 from pacs_common.database import make_engine
 from pydantic import SecretStr
 from pydicom.sr.codedict import codes
-from starlette.types import ASGIApp, Receive, Send
-from starlette.types import Scope as AsgiScope
 
 from tests.support.dicom import ct_datasets, stow
 from tests.support.dicom import ct_instances as instances
@@ -35,40 +35,33 @@ ALERT = str(codes.DCM.SecurityAlert.value)
 LOG_USED = str(codes.DCM.AuditLogUsed.value)
 
 
-class Caller:
-    """Stands in for authentication (built elsewhere): sets ``request.state.principal`` to
-    whoever the test says is calling."""
-
-    def __init__(self) -> None:
-        self.principal: Principal = ANONYMOUS
-
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        async def call(scope: AsgiScope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http":
-                scope.setdefault("state", {})["principal"] = self.principal
-            await app(scope, receive, send)
-
-        return call
-
-
 @pytest.fixture
 def audit_path(tmp_path: Path) -> Path:
     return tmp_path / "audit" / "audit.jsonl"
 
 
 @pytest.fixture
-def caller() -> Caller:
-    return Caller()
-
-
-@pytest.fixture
-def api(settings: Settings, audit_path: Path, caller: Caller) -> Iterator[TestClient]:
+def api(settings: Settings, audit_path: Path) -> Iterator[TestClient]:
     configured = settings.model_copy(
         update={"audit_log_path": audit_path, "deidentify_secret": SecretStr("x" * 24)}
     )
-    app = create_app(configured)
-    app.add_middleware(caller.middleware)  # type: ignore[arg-type]
-    with TestClient(app, base_url="http://testserver") as client:
+    with TestClient(create_app(configured), base_url="http://testserver") as client:
+        yield client
+
+
+#: API keys of a reader and an administrator, for the authenticated app.
+ALICE, ROOT = new_api_key(), new_api_key()
+
+
+@pytest.fixture
+def authenticated(settings: Settings, audit_path: Path) -> Iterator[TestClient]:
+    """The API with authentication on: alice reads, root administers."""
+    keys = [
+        ApiKeyEntry(name="alice", sha256=key_digest(ALICE), scopes=frozenset({Scope.READ})),
+        ApiKeyEntry(name="root", sha256=key_digest(ROOT), scopes=frozenset({Scope.ADMIN})),
+    ]
+    configured = settings.model_copy(update={"audit_log_path": audit_path, "auth_api_keys": keys})
+    with TestClient(create_app(configured), base_url="http://testserver") as client:
         yield client
 
 
@@ -182,15 +175,15 @@ def test_delete_and_deidentify_recorded_with_their_studies(api: TestClient) -> N
     assert [e["study_uid"] for e in _events(api, study=study)] == [study] * 4
 
 
-def test_audit_without_admin_403_recorded_as_security_alert(
-    api: TestClient, caller: Caller
-) -> None:
-    caller.principal = Principal("alice", frozenset({Scope.READ}), "jwt")
-    answer = api.get("/audit")
+def test_audit_without_admin_403_recorded_as_security_alert(authenticated: TestClient) -> None:
+    api = authenticated
+    alice = {"Authorization": f"Bearer {ALICE}"}
+    answer = api.get("/audit", headers=alice)
     assert answer.status_code == 403
     assert answer.headers["content-type"] == "application/problem+json"
-    assert api.post("/audit", json=[]).status_code == 403  # appending needs the audit scope
-    caller.principal = Principal("root", frozenset({Scope.ADMIN}), "api-key")
+    # appending needs the audit scope
+    assert api.post("/audit", json=[], headers=alice).status_code == 403
+    api.headers["Authorization"] = f"Bearer {ROOT}"
     alerts = _events(api, user="alice")
     assert [(e["event_id"], e["outcome"], e["http_status"]) for e in alerts] == [
         (ALERT, 4, 403),
@@ -200,7 +193,23 @@ def test_audit_without_admin_403_recorded_as_security_alert(
         ("POST", "/audit"),
         ("GET", "/audit"),
     ]
-    assert alerts[0]["user_method"] == "jwt" and alerts[0]["network_address"] == "testclient"
+    assert alerts[0]["user_method"] == "api-key" and alerts[0]["network_address"] == "testclient"
+
+
+def test_audit_bad_credential_401_recorded_as_failed_authentication(
+    authenticated: TestClient,
+) -> None:
+    """A request with a credential nobody issued is answered 401 and recorded as a failed
+    User Authentication (DCM 110114), from the address it came from."""
+    api = authenticated
+    assert (
+        api.get("/dicom-web/studies", headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
+    api.headers["Authorization"] = f"Bearer {ROOT}"
+    failed = _events(api, event=str(codes.DCM.UserAuthentication.value))
+    assert [(e["outcome"], e["http_status"], e["network_address"]) for e in failed] == [
+        (4, 401, "testclient")
+    ]
 
 
 def test_audit_filters_and_pages_newest_first(api: TestClient) -> None:

@@ -22,6 +22,7 @@ from pacs_api.errors import install_error_handlers
 from pacs_api.index.db import make_engine, migrate
 from pacs_api.index.repository import Index
 from pacs_api.ingest.pipeline import writer_pool
+from pacs_api.limits import install_limits
 from pacs_api.routes import include_routes
 from pacs_api.settings import Settings
 
@@ -66,5 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_cors(app, settings)
     observability.install(app)  # X-Request-ID, access log, GET /metrics
     include_routes(app)
+    install_limits(app, settings)  # body read timeout (408), rate limit (429); innermost
     app.add_middleware(AuditMiddleware, audit=lambda: audit)  # outermost: sees every answer
     return app

@@ -52,6 +52,28 @@ class Settings(AuthSettings, BaseSettings):
     max_body_bytes: int = Field(
         4 * 1024**3, ge=1, description="Largest STOW-RS request body accepted (413 above)."
     )
+    max_instances_per_request: int = Field(
+        10_000,
+        ge=1,
+        description="Most instances (body parts) one STOW-RS request may carry (413 above; "
+        "nothing of the request is stored).",
+    )
+    request_body_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a client may pause while sending a request body before it is "
+        "answered 408 and nothing of the request is kept (RFC 9110 §15.5.9).",
+    )
+    rate_limit_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Requests a second each caller (authenticated subject, else client "
+        "address) may make, as a token bucket per replica, not cluster-wide; 429 with "
+        "Retry-After above (RFC 6585 §4). Probes and /metrics are exempt. Unset: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        50, ge=1, description="Requests a caller may make at once before the rate applies."
+    )
     spool_memory_bytes: int = Field(
         8 * 1024**2,
         ge=0,

@@ -14,10 +14,11 @@ Why the sweep is safe while the API serves:
   spend longer than ``grace`` between writing an object and committing its row for the sweep to
   see it wrongly; requests time out long before the default hour. The grace must also cover
   clock skew between this host and the S3 server.
-- **Key uniqueness.** A key names one SOP Instance UID *and* the SHA-256 of its bytes, so a
-  row committed later can reference an old key only if the very same bytes were sent again;
-  that STOW rewrites the object first (a fresh write time), so a listing taken after it sees
-  a young object and leaves it alone.
+- **Key uniqueness.** Every write has a key of its own (a random token besides the SOP
+  Instance UID and the SHA-256; :func:`~pacs_api.ingest.pipeline.object_key`), so a row
+  committed later references only an object its own request wrote, never an old one. (Keys
+  written before the token existed have none: for those, the same bytes sent again rewrote
+  the object first, a fresh write time that keeps it out of the sweep.)
 - **Re-check before delete.** The one interleaving left is a resend of an orphan's exact bytes
   between the listing and the delete. The index is asked again right before each delete batch
   (milliseconds before), and once more after it: any key a row came to reference in between is

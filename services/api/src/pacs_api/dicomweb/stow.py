@@ -8,7 +8,8 @@ for byte and indexed by :class:`pacs_api.ingest.pipeline.Ingest`.
 The answer is the Store Instances Response Module (PS3.18 §10.5.3, table 10.5.3-2) in
 ``application/dicom+json``, with the HTTP status of table 10.5.3-1: 200 when every instance
 was stored, 202 when some failed, 409 when none was stored; 400/413/415 for a request that
-cannot be read at all (then nothing is stored).
+cannot be read at all or exceeds a limit (body size, instances per request: 413; a stalled
+body: 408, :mod:`pacs_api.limits`); then nothing is stored.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ STOW_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "Some instances were stored, others failed (FailedSOPSequence)."},
     400: {"description": "The request body cannot be read (broken multipart); nothing stored."},
     409: {"description": "No instance was stored (FailedSOPSequence says why)."},
-    413: {"description": "The body is larger than the configured limit; nothing stored."},
+    413: {
+        "description": "The body is larger than the configured limit, or carries more "
+        "instances than max_instances_per_request; nothing stored."
+    },
     415: {"description": 'Not multipart/related; type="application/dicom".'},
     503: {"description": "The object store or index is unavailable; nothing stored."},
 }
@@ -118,6 +122,7 @@ async def _stow(
     # One part is checked and stored (in a worker thread) while the next one is received: at
     # most two parts are held, and reading the body overlaps with storing it.
     working: asyncio.Future[None] | None = None
+    parts = 0
     try:
         async for part in read_parts(
             request.stream(),
@@ -126,6 +131,14 @@ async def _stow(
             spool_dir=settings.spool_dir,
             max_body_bytes=settings.max_body_bytes,
         ):
+            parts += 1
+            if parts > settings.max_instances_per_request:
+                part.close()
+                raise PayloadTooLarge(
+                    f"the request carries more than {settings.max_instances_per_request} "
+                    "instances (max_instances_per_request); nothing of it was stored: send "
+                    "them in several requests"
+                )
             if working is not None:
                 try:
                     await working

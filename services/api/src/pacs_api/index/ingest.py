@@ -44,7 +44,7 @@ class InstanceRecord:
 
 class Outcome(StrEnum):
     CREATED = "created"  # a new instance row
-    IDENTICAL = "identical"  # the same bytes were already stored: nothing changed
+    IDENTICAL = "identical"  # the same bytes were already stored: the row takes the new object
     CONFLICT = "conflict"  # other bytes are stored under this SOP Instance UID
     REPLACED = "replaced"  # other bytes were stored and the overwrite policy replaced them
 
@@ -52,7 +52,9 @@ class Outcome(StrEnum):
 @dataclass(frozen=True, slots=True)
 class RegisterResult:
     outcome: Outcome
-    replaced_key: str | None = None  # the object a REPLACED row pointed at before
+    #: The object a REPLACED or IDENTICAL row pointed at before (now unreferenced); None for
+    #: an IDENTICAL twin of an earlier record of the batch (whose object the row took).
+    replaced_key: str | None = None
 
 
 def _text(metadata: dict[str, Any], keyword: str) -> str:
@@ -215,6 +217,12 @@ def register(
 
     One query finds the instances already held, and each study and series is looked up once
     per batch, so a batch of one series costs a handful of statements, not several per row.
+    That query locks the rows it finds (``FOR UPDATE`` on PostgreSQL; SQLite serialises
+    writers): a concurrent request storing or deleting the same instance commits first, and
+    the key read here is the one the row references when this one changes it.
+
+    The same bytes stored again re-point the row at the new object (``IDENTICAL`` with the
+    old key in ``replaced_key``; :mod:`pacs_api.ingest.pipeline` says why).
     """
     held = {
         row.sop_instance_uid: row
@@ -225,7 +233,10 @@ def register(
                 col(Instance.sha256),
                 col(Instance.size),
                 col(Instance.object_key),
-            ).where(col(Instance.sop_instance_uid).in_({r.sop_instance_uid for r in records}))
+            )
+            .where(col(Instance.sop_instance_uid).in_({r.sop_instance_uid for r in records}))
+            .order_by(col(Instance.sop_instance_uid))  # locks taken in one order: no deadlock
+            .with_for_update(of=Instance)
         )
     }
     series_pks: dict[str, int] = {}
@@ -240,7 +251,13 @@ def register(
             results.append(RegisterResult(Outcome.IDENTICAL if same else Outcome.CONFLICT))
             continue
         if earlier is not None and earlier.sha256 == record.sha256 and earlier.size == record.size:
-            results.append(RegisterResult(Outcome.IDENTICAL))
+            connection.execute(
+                update(Instance)
+                .where(col(Instance.pk) == earlier.pk)
+                .values(object_key=record.object_key)
+            )
+            results.append(RegisterResult(Outcome.IDENTICAL, earlier.object_key))
+            batch[record.sop_instance_uid] = record
             continue
         if earlier is not None and not overwrite:
             results.append(RegisterResult(Outcome.CONFLICT))

@@ -93,14 +93,18 @@ class Index:
             session.commit()
             return results
 
-    def unregister(self, sop_instance_uid: str, sha256: str) -> bool:
-        """Remove an instance row if it still holds these bytes (undo of a failed request)."""
+    def unregister(self, sop_instance_uid: str, object_key: str) -> bool:
+        """Remove an instance row if it still references *object_key* (undo of a failed
+        request; a row another request has taken over since is kept)."""
         with self.session(write=True) as session:
             row = session.execute(
-                _identified(select(col(Instance.pk), col(Instance.series_fk))).where(
+                _identified(select(col(Instance.pk), col(Instance.series_fk)))
+                .where(
                     col(Instance.sop_instance_uid) == sop_instance_uid,
-                    col(Instance.sha256) == sha256,
+                    col(Instance.object_key) == object_key,
                 )
+                # Locked: a STOW taking the row over meanwhile makes it no longer match.
+                .with_for_update(of=Instance)
             ).first()
             if row is None:
                 return False
@@ -139,12 +143,16 @@ class Index:
         """Remove the scope's instance rows (and emptied series, studies, patients) and return
         the object keys that no row references any more, for the caller to delete."""
         with self.session(write=True) as session:
+            # FOR UPDATE (PostgreSQL; SQLite's writers are serialised anyway): a STOW that
+            # re-points a row at its own object commits before this reads the key, or after
+            # this deletes the row, so the key returned is the one the row last referenced.
             keyed = _where_scope(
                 _identified(
                     select(col(Instance.pk), col(Instance.object_key), col(Instance.series_fk))
                 ),
                 scope,
             )
+            keyed = keyed.order_by(col(Instance.sop_instance_uid)).with_for_update(of=Instance)
             rows = session.execute(keyed).all()
             if rows:
                 session.execute(delete(Instance).where(col(Instance.pk).in_([r[0] for r in rows])))

@@ -10,8 +10,19 @@ Order of work, for every instance (ARCHITECTURE.md "Data flow"):
 3. commit the index rows in batches, each only after every object of the batch is durable.
 
 A crash between 2 and 3 leaves an object no row references (swept later), never a row
-without its object. The key carries the SHA-256 of the bytes, so two different objects
-claiming the same SOP Instance UID never overwrite each other's bytes.
+without its object.
+
+Every write has a key of its own (:func:`object_key`: the SHA-256 of the bytes and a random
+token), so no two requests ever write, or delete, the same object: a request only deletes
+objects it wrote and no row references (its conflicts, its undo) or that a row referenced
+until its own commit replaced them. With keys shared by identical bytes, a DELETE (or the undo
+of a failed request) removing "its" object could remove the object a concurrent STOW of the
+same bytes had just indexed: a row without its object, an acknowledged instance lost. When
+the same bytes are stored again, the new row state points at the new object and the old one
+is deleted (:data:`~pacs_api.index.ingest.Outcome.IDENTICAL` with ``replaced_key``): the
+instance is then held by the request that acknowledged it last, and the undo of the request
+that first created it (which removes a row only while it still references that request's own
+object) cannot take it away.
 
 When a request fails as a whole (broken multipart, body too large, store or index down), the
 instances it created are removed again: a request answered with an error has stored nothing.
@@ -27,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -59,20 +71,24 @@ def writer_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(WRITER_THREADS, "pacs-stow-write")
 
 
-def object_key(record_uids: tuple[str, str, str], sha256: str) -> str:
-    """``studies/{study}/series/{series}/instances/{sop}.{sha256[:24]}.dcm`` (validated UIDs).
+def object_key(record_uids: tuple[str, str, str], sha256: str, token: str | None = None) -> str:
+    """``studies/{study}/series/{series}/instances/{sop}.{sha256[:24]}.{token}.dcm``
+    (validated UIDs; *token*: 16 random hex digits unless given).
 
-    The digest in the name keeps two different objects claiming one SOP Instance UID apart;
-    the instances of a series share one directory (on the filesystem store, one directory
+    The digest names the bytes; the token makes every write's key its own (module docstring).
+    The instances of a series share one directory (on the filesystem store, one directory
     fsync per object instead of three)."""
     study, series, sop = record_uids
-    return f"studies/{study}/series/{series}/instances/{sop}.{sha256[:24]}.dcm"
+    token = token or secrets.token_hex(8)
+    return f"studies/{study}/series/{series}/instances/{sop}.{sha256[:24]}.{token}.dcm"
 
 
 #: The instance prefix of the store: every key :func:`object_key` builds starts with it.
 INSTANCE_PREFIX = "studies/"
 _OBJECT_KEY = re.compile(
-    r"^studies/[0-9.]{1,64}/series/[0-9.]{1,64}/instances/([0-9.]{1,64})\.[0-9a-f]{24}\.dcm$"
+    # Keys written before the token was added have none.
+    r"^studies/[0-9.]{1,64}/series/[0-9.]{1,64}/instances/([0-9.]{1,64})"
+    r"\.[0-9a-f]{24}(?:\.[0-9a-f]{16})?\.dcm$"
 )
 
 
@@ -193,8 +209,7 @@ class Ingest:
             sender_ae=parsed.sender_ae,
         )
         # Whether the instance is new, the same bytes again or a conflict is settled when its
-        # row is committed (flush). The same bytes land on the same key (it holds the digest),
-        # so writing them again is harmless, and a conflicting object lands beside the held one.
+        # row is committed (flush); the object lands on a key of its own meanwhile.
         assert self.writer is not None  # set by __post_init__
         written = self.writer.submit(self._write, key, stream, size, release)
         self._pending.append(_Pending(result, record, written))
@@ -254,15 +269,20 @@ class Ingest:
             item.written.result()
         pending, self._pending = self._pending, []
         outcomes = self.index.register([p.record for p in pending], overwrite=self.overwrite)
+        unreferenced: list[str] = []
         for item, outcome in zip(pending, outcomes, strict=True):
             if outcome.outcome is Outcome.CREATED:
                 self._created.append(item.record)
             elif outcome.outcome is Outcome.CONFLICT:
                 # Another request stored other bytes under this UID first: ours go.
                 self._conflict(item.result)
-                self.store.delete([item.record.object_key])
-            elif outcome.outcome is Outcome.REPLACED and outcome.replaced_key:
-                self.store.delete([outcome.replaced_key])
+                unreferenced.append(item.record.object_key)
+            elif outcome.replaced_key:  # REPLACED, or IDENTICAL: the row took our object
+                unreferenced.append(outcome.replaced_key)
+            else:  # IDENTICAL to an earlier part of this batch, whose object the row took
+                unreferenced.append(item.record.object_key)
+        if unreferenced:
+            self.store.delete(unreferenced)
 
     def finish(self) -> list[InstanceResult]:
         try:
@@ -276,17 +296,18 @@ class Ingest:
         """Undo this request: remove what it created (best effort; never touches others')."""
         wait([p.written for p in self._pending])
         self._end_writer()
-        for item in self._pending:
-            try:
-                held = self.index.find(item.record.sop_instance_uid)
-                if held is None or held.object_key != item.record.object_key:
-                    self.store.delete([item.record.object_key])
-            except Exception:  # noqa: BLE001 - the sweep removes what is left
-                log.warning("could not remove unindexed object %s", item.record.object_key)
+        unindexed = [item.record.object_key for item in self._pending]  # no row names them
         self._pending.clear()
+        if unindexed:
+            try:
+                self.store.delete(unindexed)
+            except Exception:  # noqa: BLE001 - the sweep removes what is left
+                log.warning("could not remove %d unindexed objects", len(unindexed))
         for record in self._created:
             try:
-                if self.index.unregister(record.sop_instance_uid, record.sha256):
+                # Only while the row still references our object: a later request that
+                # acknowledged the same bytes has taken the row over, and keeps it.
+                if self.index.unregister(record.sop_instance_uid, record.object_key):
                     self.store.delete([record.object_key])
             except Exception:  # noqa: BLE001
                 log.warning("could not undo instance %s", record.sop_instance_uid)

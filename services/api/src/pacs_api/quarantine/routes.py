@@ -9,18 +9,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
-from pacs_common.auth import Scope
 from pacs_common.media import APPLICATION_DICOM
 from pacs_common.problems import NotFound
 from pacs_common.storage.base import ObjectNotFound
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from pacs_api.deps import IndexDep, SettingsDep, StoreDep, WriterDep, requires
+from pacs_api.deps import IndexDep, SettingsDep, StoreDep, WriterDep
 from pacs_api.quarantine.models import QuarantineEntry
 from pacs_api.quarantine.service import ID_LENGTH, Quarantine
 
-router = APIRouter(prefix="/quarantine", tags=["quarantine"], dependencies=[requires(Scope.ADMIN)])
+#: Needs the admin scope (applied where the routes are listed: pacs_api.routes).
+router = APIRouter(prefix="/quarantine", tags=["quarantine"])
 
 EntryId = Annotated[
     str,
