@@ -101,8 +101,10 @@ def stow_rates(empty_url: str, full_url: str) -> tuple[float, float]:
 
 def queries(studies: list[archive_loader.StudySpec]) -> dict[str, tuple[str, dict[str, str]]]:
     """(path, parameters) of each query, on a study from the middle of the archive."""
-    study = next(s for s in studies[len(studies) // 2 :] if len(s.series) > 1)
-    series = max(study.series, key=lambda s: s.count)
+    middle = studies[len(studies) // 2 :]
+    study = next(s for s in middle if len(s.series) > 1)
+    large = next(s for s in middle if max(x.count for x in s.series) >= 100)
+    series = max(large.series, key=lambda s: s.count)  # the limit applies: 100 of >= 100
     year = study.date[:4]
     limit = {"limit": str(LIMIT)}
     return {
@@ -116,7 +118,7 @@ def queries(studies: list[archive_loader.StudySpec]) -> dict[str, tuple[str, dic
         "StudyInstanceUID": ("/studies", {"StudyInstanceUID": study.uid, **limit}),
         "series of a study": (f"/studies/{study.uid}/series", {}),
         "instances of series": (
-            f"/studies/{study.uid}/series/{series.series_uid}/instances",
+            f"/studies/{large.uid}/series/{series.series_uid}/instances",
             limit,
         ),
     }
