@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from pacs_common.dicomjson import first_value, tag_key
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col
@@ -156,7 +156,12 @@ def _patient_pk(connection: Connection, md: dict[str, Any]) -> int:
         Patient,
         values,
         ["patient_id", "issuer_of_patient_id"],
-        col(Patient.patient_id) != "",
+        # A literal, not a bound parameter: PostgreSQL matches ON CONFLICT to the partial
+        # unique index by its predicate, which it cannot prove from a parameter once psycopg
+        # has prepared the statement and the server plans it generically (about the tenth new
+        # patient on one connection): "no unique or exclusion constraint matching the ON
+        # CONFLICT specification", a failed STOW for every new patient after.
+        text("patient_id != ''"),
     )
     pk = connection.execute(
         select(col(Patient.pk)).where(
