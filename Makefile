@@ -25,7 +25,7 @@ PY_SOURCES = $(wildcard libs/*/src services/*/src) scripts
 KUBECTL = $(CURDIR)/.tools/kubectl/1.33.9/kubectl
 
 .PHONY: help install deps run demo test lint typecheck bench openapi openapi-check licenses \
-	licenses-check deploy-check clean
+	licenses-check deploy-check clean bench-scale
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -78,8 +78,12 @@ lint: deps ## ruff check and ruff format --check
 typecheck: deps ## mypy --strict on libs/, services/ and scripts/
 	$(UV) run --frozen mypy $(PY_SOURCES)
 
-bench: deps ## Run the benchmarks (bench/run.py)
+bench: deps ## Run the benchmarks (bench/run.py; BENCH_SCALE_INSTANCES sizes the scale section)
 	$(UV) run --frozen python bench/run.py
+
+bench-scale: deps ## The scale benchmark at 1,000,000 instances on PostgreSQL (docs/capacity.md)
+	$(UV) run --frozen python bench/run.py --sections scale --scale-database postgresql \
+		--scale-instances $${BENCH_SCALE_INSTANCES:-1000000}
 
 openapi: deps ## Regenerate openapi/api.json (API), bridge.json (bridge status API), exporter.json
 	$(UV) run --frozen python scripts/export_openapi.py

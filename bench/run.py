@@ -18,10 +18,14 @@ shared and noisy, so compare figures from one run, not across runs. Targets from
 issue are printed beside the figures; nothing here fails on a figure.
 
     uv run python bench/run.py [--slices 200] [--size 512] [--deployments sqlite-fs,postgresql-s3]
-        [--sections dicomweb,dimse,exporter]
+        [--sections dicomweb,dimse,exporter,scale] [--scale-instances 100000]
+        [--scale-database sqlite]
 
 The ``dimse`` section is bench/dimse.py (issue 4: the DIMSE bridge with DCMTK peers), the
-``exporter`` section bench/exporter.py (issue 5: CT volume to watertight mesh files).
+``exporter`` section bench/exporter.py (issue 5: CT volume to watertight mesh files), the
+``scale`` section bench/scale.py (issue 8: queries and STOW-RS at a large archive; its size is
+``--scale-instances``, default ``BENCH_SCALE_INSTANCES`` or 100,000; ``make bench-scale`` runs
+1,000,000 on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -53,8 +57,9 @@ from tests.support.server import free_port  # noqa: E402
 
 
 @contextmanager
-def api_process(env: dict[str, str]) -> Iterator[str]:
-    """The API in its own process on a free port; yields the DICOMweb root."""
+def api_process(env: dict[str, str], workers: int = WORKERS) -> Iterator[str]:
+    """The API in its own process (*workers* uvicorn workers) on a free port; yields the
+    DICOMweb root."""
     port = free_port()
     command = [
         sys.executable,
@@ -67,7 +72,7 @@ def api_process(env: dict[str, str]) -> Iterator[str]:
         "--port",
         str(port),
         "--workers",
-        str(WORKERS),
+        str(workers),
         "--log-level",
         "warning",
         "--no-access-log",
@@ -329,9 +334,16 @@ def main() -> None:
     parser.add_argument("--deployments", default="sqlite-fs,postgresql-s3")
     parser.add_argument(
         "--sections",
-        default="dicomweb,dimse,exporter",
-        help="dicomweb (per deployment), dimse (bridge), exporter",
+        default="dicomweb,dimse,exporter,scale",
+        help="dicomweb (per deployment), dimse (bridge), exporter, scale",
     )
+    parser.add_argument(
+        "--scale-instances",
+        type=int,
+        default=int(os.environ.get("BENCH_SCALE_INSTANCES", "100000")),
+        help="archive size of the scale section (default BENCH_SCALE_INSTANCES or 100000)",
+    )
+    parser.add_argument("--scale-database", default="sqlite", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
     sections = {name.strip() for name in args.sections.split(",")}
     print(f"pacs-cloud bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
@@ -349,6 +361,10 @@ def main() -> None:
         from bench import exporter
 
         exporter.main(["--runs", "3"])
+    if "scale" in sections:
+        from bench.scale import bench_scale
+
+        bench_scale(args.scale_database, args.scale_instances, args.runs, api_process)
 
 
 if __name__ == "__main__":

@@ -236,3 +236,19 @@ def test_stow_empty_body_400(client: TestClient) -> None:
         "/dicom-web/studies", content=b"".join(body), headers={"Content-Type": content_type}
     )
     assert response.status_code == 400
+
+
+def test_stow_sixteen_new_patients_one_connection_200(client: TestClient) -> None:
+    """Sixteen new patients in a row, one request each (one pooled connection): on PostgreSQL,
+    psycopg prepares the patient insert from its fifth run and the server plans it generically
+    after five more, and ON CONFLICT must still find the partial unique index on Patient ID
+    (its predicate is a literal, not a parameter)."""
+    from pacs_common.synthetic import iter_ct_series
+
+    for n in range(16):
+        data = to_bytes(next(iter_ct_series(1, 8, 8, patient_id=f"NEW-PATIENT-{n}", seed=n)))
+        body, content_type = encode_multipart_related([data])
+        response = client.post(
+            "/dicom-web/studies", content=b"".join(body), headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 200, response.text

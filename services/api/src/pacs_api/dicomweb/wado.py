@@ -11,7 +11,8 @@
 - ``.../metadata`` answers the precomputed DICOM JSON of every instance (§10.4.1.1.2,
   Annex F) without reading a single object: bulk data appear as BulkDataURI (F.2.6). Asked for
   ``multipart/related; type="application/dicom+xml"``, it answers one PS3.19 document per
-  instance instead (:mod:`pacs_api.dicomweb.xml`).
+  instance instead (:mod:`pacs_api.dicomweb.xml`). A study's or series' answer is assembled
+  once per metadata version and kept (:mod:`pacs_api.dicomweb.metadata_cache`).
 - Bulk data: :mod:`pacs_api.dicomweb.bulkdata`.
 """
 
@@ -28,6 +29,7 @@ from pacs_common.storage.base import ObjectStore
 from pacs_common.storage.readahead import read_ahead
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
+from pacs_api.dicomweb.metadata_cache import cache_for
 from pacs_api.dicomweb.negotiation import (
     choose_transfer_syntax,
     dicom_transfer_syntaxes,
@@ -162,11 +164,24 @@ def _multipart(
 
 def _metadata(scope: Scope, request: Request, index: Index, base: str) -> Response:
     xml = prefers_xml(request.headers.get("accept"), JSON_RANGES)
+    if scope.sop_instance_uid is not None:  # one row: nothing worth caching
+        body = _assemble(index, scope, base)
+    else:  # a study or series: assembled once per version (metadata_cache)
+        version = index.metadata_version(scope)
+        if version is None:
+            raise NotFound(f"no {describe(scope)} is stored")
+        body = cache_for(index).get_or_assemble(
+            scope, version, base, lambda: _assemble(index, scope, base)
+        )
+    if xml:  # PS3.19 documents, converted from the same JSON (PS3.18 §10.4.1.1.2)
+        return xml_answer(json.loads(body))
+    return Response(body, media_type=DICOM_JSON)
+
+
+def _assemble(index: Index, scope: Scope, base: str) -> bytes:
+    """The DICOM JSON array of the scope's instances, BulkDataURIs under *base* (F.2.6)."""
     documents = index.metadata(scope)
     if not documents:
         raise NotFound(f"no {describe(scope)} is stored")
     body = "[" + ",".join(documents) + "]"
-    body = body.replace(f'"BulkDataURI":"{BULK_MARK}', f'"BulkDataURI":"{base}')
-    if xml:  # PS3.19 documents, converted from the same JSON (PS3.18 §10.4.1.1.2)
-        return xml_answer(json.loads(body))
-    return Response(body.encode("utf-8"), media_type=DICOM_JSON)
+    return body.replace(f'"BulkDataURI":"{BULK_MARK}', f'"BulkDataURI":"{base}').encode("utf-8")

@@ -39,8 +39,18 @@ class Entry(NamedTuple):
 
 def append(connection: Connection, kind: ChangeKind, entries: Iterable[Entry]) -> None:
     """Append one entry per instance; call last, before commit."""
+    rows = values(kind, entries)
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    connection.execute(insert(Change), rows)
+
+
+def values(kind: ChangeKind, entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """The change rows of *entries*, without their ``seq``."""
     at = utcnow()
-    rows = [
+    return [
         {
             "kind": kind.value,
             "study_instance_uid": entry.study,
@@ -53,11 +63,6 @@ def append(connection: Connection, kind: ChangeKind, entries: Iterable[Entry]) -
         }
         for entry in entries
     ]
-    if not rows:
-        return
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
-    connection.execute(insert(Change), rows)
 
 
 def head(connection: Connection) -> int:

@@ -15,12 +15,12 @@ from enum import StrEnum
 from typing import Any
 
 from pacs_common.dicomjson import first_value, tag_key
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col
 
-from pacs_api.index import changes
+from pacs_api.index import changes, versions
 from pacs_api.index.models import Instance, Patient, Series, Study
 
 
@@ -99,18 +99,56 @@ def _known(pk: int | None) -> int:
     return pk
 
 
-def _patient_pk(connection: Connection, md: dict[str, Any]) -> int:
-    patient_id = _text(md, "PatientID")
-    issuer = _text(md, "IssuerOfPatientID")
+def patient_values(md: dict[str, Any]) -> dict[str, Any]:
+    """The patient row of an instance's metadata (PS3.3 C.7.1.1)."""
     name = _text(md, "PatientName")
-    values: dict[str, Any] = {
-        "patient_id": patient_id,
-        "issuer_of_patient_id": issuer,
+    return {
+        "patient_id": _text(md, "PatientID"),
+        "issuer_of_patient_id": _text(md, "IssuerOfPatientID"),
         "patient_name": name,
         "patient_name_norm": name.upper(),
         "patient_birth_date": _text(md, "PatientBirthDate"),
         "patient_sex": _text(md, "PatientSex"),
     }
+
+
+def study_values(record: InstanceRecord, patient_pk: int) -> dict[str, Any]:
+    """The study row of an instance (PS3.3 C.7.2.1)."""
+    md = record.metadata
+    referring = _text(md, "ReferringPhysicianName")
+    return {
+        "study_instance_uid": record.study_uid,
+        "patient_fk": patient_pk,
+        "study_date": _text(md, "StudyDate"),
+        "study_time": _text(md, "StudyTime"),
+        "accession_number": _text(md, "AccessionNumber"),
+        "study_id": _text(md, "StudyID"),
+        "study_description": _text(md, "StudyDescription"),
+        "referring_physician_name": referring,
+        "referring_physician_name_norm": referring.upper(),
+        "timezone_offset_from_utc": _text(md, "TimezoneOffsetFromUTC"),
+        "specific_character_set": _multi(md, "SpecificCharacterSet"),
+    }
+
+
+def series_values(record: InstanceRecord, study_pk: int) -> dict[str, Any]:
+    """The series row of an instance (PS3.3 C.7.3.1)."""
+    md = record.metadata
+    return {
+        "series_instance_uid": record.series_uid,
+        "study_fk": study_pk,
+        "modality": _text(md, "Modality"),
+        "series_number": _int(md, "SeriesNumber"),
+        "series_description": _text(md, "SeriesDescription"),
+        "performed_procedure_step_start_date": _text(md, "PerformedProcedureStepStartDate"),
+        "performed_procedure_step_start_time": _text(md, "PerformedProcedureStepStartTime"),
+        "body_part_examined": _text(md, "BodyPartExamined"),
+    }
+
+
+def _patient_pk(connection: Connection, md: dict[str, Any]) -> int:
+    values = patient_values(md)
+    patient_id, issuer = values["patient_id"], values["issuer_of_patient_id"]
     if not patient_id:  # never merge patients that have no identifier
         created = connection.execute(insert(Patient).values(**values)).inserted_primary_key
         assert created is not None
@@ -120,7 +158,12 @@ def _patient_pk(connection: Connection, md: dict[str, Any]) -> int:
         Patient,
         values,
         ["patient_id", "issuer_of_patient_id"],
-        col(Patient.patient_id) != "",
+        # A literal, not a bound parameter: PostgreSQL matches ON CONFLICT to the partial
+        # unique index by its predicate, which it cannot prove from a parameter once psycopg
+        # has prepared the statement and the server plans it generically (about the tenth new
+        # patient on one connection): "no unique or exclusion constraint matching the ON
+        # CONFLICT specification", a failed STOW for every new patient after.
+        text("patient_id != ''"),
     )
     pk = connection.execute(
         select(col(Patient.pk)).where(
@@ -136,24 +179,10 @@ def _study_pk(connection: Connection, record: InstanceRecord) -> int:
     ).scalar_one_or_none()
     if existing is not None:
         return int(existing)
-    md = record.metadata
-    referring = _text(md, "ReferringPhysicianName")
     _insert_ignore(
         connection,
         Study,
-        {
-            "study_instance_uid": record.study_uid,
-            "patient_fk": _patient_pk(connection, md),
-            "study_date": _text(md, "StudyDate"),
-            "study_time": _text(md, "StudyTime"),
-            "accession_number": _text(md, "AccessionNumber"),
-            "study_id": _text(md, "StudyID"),
-            "study_description": _text(md, "StudyDescription"),
-            "referring_physician_name": referring,
-            "referring_physician_name_norm": referring.upper(),
-            "timezone_offset_from_utc": _text(md, "TimezoneOffsetFromUTC"),
-            "specific_character_set": _multi(md, "SpecificCharacterSet"),
-        },
+        study_values(record, _patient_pk(connection, record.metadata)),
         ["study_instance_uid"],
     )
     pk = connection.execute(
@@ -168,20 +197,10 @@ def _series_pk(connection: Connection, record: InstanceRecord, study_pk: int) ->
     ).scalar_one_or_none()
     if existing is not None:
         return int(existing)
-    md = record.metadata
     _insert_ignore(
         connection,
         Series,
-        {
-            "series_instance_uid": record.series_uid,
-            "study_fk": study_pk,
-            "modality": _text(md, "Modality"),
-            "series_number": _int(md, "SeriesNumber"),
-            "series_description": _text(md, "SeriesDescription"),
-            "performed_procedure_step_start_date": _text(md, "PerformedProcedureStepStartDate"),
-            "performed_procedure_step_start_time": _text(md, "PerformedProcedureStepStartTime"),
-            "body_part_examined": _text(md, "BodyPartExamined"),
-        },
+        series_values(record, study_pk),
         ["series_instance_uid"],
     )
     pk = connection.execute(
@@ -190,7 +209,8 @@ def _series_pk(connection: Connection, record: InstanceRecord, study_pk: int) ->
     return _known(pk)
 
 
-def _instance_values(record: InstanceRecord, series_pk: int) -> dict[str, Any]:
+def instance_values(record: InstanceRecord, series_pk: int) -> dict[str, Any]:
+    """The instance row of a stored object, without its SOP Instance UID."""
     md = record.metadata
     return {
         "series_fk": series_pk,
@@ -267,7 +287,7 @@ def register(
         if series_pk is None:
             series_pk = _series_pk(connection, record, _study_pk(connection, record))
             series_pks[record.series_uid] = series_pk
-        values = _instance_values(record, series_pk)
+        values = instance_values(record, series_pk)
         if earlier is None:
             new_rows.append({"sop_instance_uid": record.sop_instance_uid, **values})
             results.append(RegisterResult(Outcome.CREATED))
@@ -279,6 +299,14 @@ def register(
             results.append(RegisterResult(Outcome.REPLACED, replaced))
     if new_rows:
         connection.execute(insert(Instance), new_rows)
+    versions.bump(
+        connection,
+        {
+            series_pks[r.series_uid]
+            for r, result in zip(records, results, strict=True)
+            if result.outcome in (Outcome.CREATED, Outcome.REPLACED)
+        },
+    )
     changes.append(
         connection,
         changes.ChangeKind.STORED,

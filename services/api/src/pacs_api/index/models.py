@@ -43,7 +43,16 @@ class Patient(SQLModel, table=True):
             sqlite_where=text("patient_id != ''"),
             postgresql_where=text("patient_id != ''"),
         ),
-        Index("ix_patient_name_norm", "patient_name_norm"),
+        # Exact, and prefix wild card ("SMI*": LIKE 'SMI%'), matching of names; PostgreSQL
+        # uses a btree for LIKE prefixes only with the pattern operator class (or the C
+        # collation), SQLite's GLOB with its default BINARY collation.
+        Index(
+            "ix_patient_name_norm",
+            "patient_name_norm",
+            postgresql_ops={"patient_name_norm": "text_pattern_ops"},
+        ),
+        # The partial unique index above serves only queries that repeat its predicate.
+        Index("ix_patient_id", "patient_id"),
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -78,6 +87,13 @@ class Study(SQLModel, table=True):
     referring_physician_name_norm: str = Field(default="")
     timezone_offset_from_utc: str = Field(default="")
     specific_character_set: str = Field(default="")
+    metadata_version: str = Field(
+        default="",
+        max_length=32,
+        sa_column_kwargs={"server_default": ""},
+        description="Changes whenever an instance of the study is stored or deleted: the key "
+        "of its assembled /metadata (pacs_api.index.versions)",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
 
@@ -100,6 +116,12 @@ class Series(SQLModel, table=True):
     performed_procedure_step_start_date: str = Field(default="")
     performed_procedure_step_start_time: str = Field(default="")
     body_part_examined: str = Field(default="")
+    metadata_version: str = Field(
+        default="",
+        max_length=32,
+        sa_column_kwargs={"server_default": ""},
+        description="Changes whenever an instance of the series is stored or deleted",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
 
 

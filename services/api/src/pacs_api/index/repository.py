@@ -16,7 +16,7 @@ from sqlalchemy import Engine, Select, delete, exists, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from pacs_api.index import changes
+from pacs_api.index import changes, versions
 from pacs_api.index.db import WRITE_OPTION
 from pacs_api.index.ingest import InstanceRecord, RegisterResult, register
 from pacs_api.index.models import Instance, Patient, Series, Study
@@ -109,6 +109,7 @@ class Index:
             if row is None:
                 return False
             session.execute(delete(Instance).where(col(Instance.pk) == row[0]))
+            versions.bump(session.connection(), {row[1]})
             _prune(session, {row[1]})
             changes.append(
                 session.connection(), changes.ChangeKind.DELETED, [changes.Entry(*row[2:])]
@@ -138,6 +139,26 @@ class Index:
             )
             return list(session.execute(statement).scalars())
 
+    def metadata_version(self, scope: Scope) -> str | None:
+        """The metadata version of a study or series scope (:mod:`pacs_api.index.versions`),
+        ``None`` when no such study or series is indexed. One lookup by unique UID."""
+        with self.session() as session:
+            if scope.series_uid is None:
+                statement = select(col(Study.metadata_version)).where(
+                    col(Study.study_instance_uid) == scope.study_uid
+                )
+            else:
+                statement = (
+                    select(col(Series.metadata_version))
+                    .join(Study, col(Series.study_fk) == col(Study.pk))
+                    .where(
+                        col(Series.series_instance_uid) == scope.series_uid,
+                        col(Study.study_instance_uid) == scope.study_uid,
+                    )
+                )
+            version = session.execute(statement).scalar_one_or_none()
+            return None if version is None else str(version)
+
     # -- deletion -------------------------------------------------------------------------
     def delete(self, scope: Scope) -> list[str]:
         """Remove the scope's instance rows (and emptied series, studies, patients) and return
@@ -156,6 +177,7 @@ class Index:
             rows = session.execute(keyed).all()
             if rows:
                 session.execute(delete(Instance).where(col(Instance.pk).in_([r[0] for r in rows])))
+            versions.bump(session.connection(), {r[2] for r in rows})
             _prune(session, {r[2] for r in rows})
             changes.append(
                 session.connection(),
