@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 
 import httpx
 from fastapi.testclient import TestClient
@@ -116,3 +117,11 @@ def test_changefeed_concurrent_writers_gapless(settings: Settings) -> None:
         page = _feed(http, since=cursor)
         seen += [c["instance"] for c in page["changes"]]
     assert len(seen) == len(set(seen)) == 20
+
+
+def test_changefeed_commit_time_is_utc_with_offset(client: TestClient) -> None:
+    """``at`` is an RFC 3339 date-time (§5.6: the offset is not optional) in UTC, on SQLite
+    too, which keeps no offset (found by tests/fuzz/test_schemathesis_api.py)."""
+    assert stow(client, [to_bytes(ct_datasets(1, seed=35)[0])]).status_code == 200
+    at = datetime.fromisoformat(_feed(client)["changes"][0]["at"])
+    assert at.utcoffset() == timedelta(0)

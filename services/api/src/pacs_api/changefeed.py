@@ -8,11 +8,11 @@ nothing is skipped (:mod:`pacs_api.index.changes`). Delivery built on it is at l
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from pacs_api.deps import IndexDep
 
@@ -35,6 +35,15 @@ class ChangeEntry(BaseModel):
         "7.1-1); empty when unknown and for deletions."
     )
     at: datetime | None = Field(description="When the change was committed (UTC).")
+
+    @field_validator("at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """An RFC 3339 date-time carries its offset (§5.6); the index keeps UTC, SQLite
+        without saying so."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class ChangeFeed(BaseModel):
