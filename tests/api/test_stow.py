@@ -140,6 +140,18 @@ def test_stow_truncated_instance_refused_c000(client: TestClient, settings: Sett
     assert stored_objects(settings) == {}
 
 
+def test_stow_unknown_vr_refused_c000_not_500(client: TestClient, settings: Settings) -> None:
+    """An element whose explicit VR is not one of PS3.5 table 6.2-1 is refused as not
+    understood when its value is needed, not answered 500 (found by tests/fuzz)."""
+    data = ct_instances(1)[0]
+    sop = data.index(b"\x08\x00\x18\x00UI")  # SOP Instance UID (0008,0018), explicit VR
+    broken = data[: sop + 4] + b"ZZ" + data[sop + 6 :]
+    response = stow(client, [broken])
+    assert response.status_code == 409
+    assert failure_reasons(response) == [statuses.CANNOT_UNDERSTAND]
+    assert stored_objects(settings) == {}
+
+
 def test_stow_missing_or_malformed_uids_refused(client: TestClient, settings: Settings) -> None:
     """Missing SOP Instance UID, and UIDs carrying path tricks, are refused (PS3.5 §9.1)."""
     bad = []

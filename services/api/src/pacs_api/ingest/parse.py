@@ -63,7 +63,22 @@ class ParsedInstance:
 
 
 def read_instance(file: IO[bytes], size: int, *, bulk_threshold: int = 1024) -> ParsedInstance:
-    """Read and check one Part 10 object from *file* (positioned at its start)."""
+    """Read and check one Part 10 object from *file* (positioned at its start).
+
+    pydicom converts values only when they are used, so a corrupt value (an unknown VR, a
+    length past its element) can raise while the object is checked, not only while its header
+    is read: whatever it raises means the object cannot be understood (PS3.4 B.2.3)."""
+    try:
+        return _read_instance(file, size, bulk_threshold)
+    except InvalidInstance:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on corrupt input
+        raise InvalidInstance(
+            statuses.CANNOT_UNDERSTAND, f"the DICOM data set cannot be parsed: {exc}"
+        ) from None
+
+
+def _read_instance(file: IO[bytes], size: int, bulk_threshold: int) -> ParsedInstance:
     try:
         ds = _read_header(file, max(bulk_threshold, 256))
     except (InvalidDicomError, EOFError) as exc:
