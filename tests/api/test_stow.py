@@ -6,6 +6,7 @@ from io import BytesIO
 
 import pydicom
 from fastapi.testclient import TestClient
+from pacs_api.ingest import parse
 from pacs_api.settings import OverwritePolicy, Settings
 from pacs_common import statuses
 from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
@@ -150,6 +151,23 @@ def test_stow_unknown_vr_refused_c000_not_500(client: TestClient, settings: Sett
     assert response.status_code == 409
     assert failure_reasons(response) == [statuses.CANNOT_UNDERSTAND]
     assert stored_objects(settings) == {}
+
+
+def test_stow_deflate_bomb_refused_a700_small_deflated_stored(
+    client: TestClient, settings: Settings
+) -> None:
+    """A deflated object (PS3.5 A.5) whose data set inflates past MAX_INFLATED_BYTES is refused
+    (Out of Resources) before pydicom inflates it in memory; a small one is stored (found by
+    tests/fuzz: a 66 KiB part held the server at 900 MiB)."""
+    bomb, small = ct_datasets(2, seed=37)
+    bomb.add_new(0x00091010, "LO", "FUZZ")  # private block (0009,10xx)
+    bomb.add_new(0x00091001, "OB", bytes(parse.MAX_INFLATED_BYTES + 2))
+    for ds in (bomb, small):
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1.99"
+    response = stow(client, [to_bytes(bomb), to_bytes(small)])
+    assert response.status_code == 202
+    assert failure_reasons(response) == [statuses.OUT_OF_RESOURCES]
+    assert [values(r, "00081155")[0] for r in referenced(response)] == [small.SOPInstanceUID]
 
 
 def test_stow_missing_or_malformed_uids_refused(client: TestClient, settings: Settings) -> None:

@@ -271,6 +271,34 @@ def _cut_pixels(rng: random.Random, src: Source) -> tuple[bytes, str]:
 
 #: What an item tag may be corrupted to: a delimiter, an ordinary tag, nothing valid.
 _NOT_AN_ITEM = (b"\xfe\xff\xdd\xe0", b"\x08\x00\x18\x00", b"\xff\xff\xff\xff")
+
+
+def _deflate_bomb(rng: random.Random, _src: Source) -> tuple[bytes, str]:
+    """Deflated Explicit VR Little Endian (PS3.5 A.5) whose data set inflates a thousandfold:
+    a private OB value of zeros."""
+    return _bomb(rng.choice((16, 64, 256)) << 20), "deflate bomb"
+
+
+@cache
+def _bomb(size: int) -> bytes:
+    ds = next(iter_ct_series(1, 8, 8, seed=11, patient_id="FUZZBOMB"))
+    ds.add_new(0x00091010, "LO", "FUZZ")  # private creator of block (0009,10xx)
+    ds.add_new(0x00091000 | 0x1001, "OB", bytes(size))
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1.99"
+    return to_bytes(ds)
+
+
+def _non_finite(rng: random.Random, src: Source) -> tuple[bytes, str]:
+    """A DS (decimal string, PS3.5 table 6.2-1) value that Python reads as NaN or infinity."""
+    elem = _element(rng, src, lambda e: e.vr == "DS" and 3 <= e.length <= 16)
+    if elem is None:
+        return _flip(rng, src)
+    text = rng.choice((b"NaN", b"inf", b"-Infinity", b"1e999"))
+    text = (text if len(text) <= elem.length else b"NaN").ljust(elem.length, b" ")
+    data = src.data[: elem.value] + text + src.data[elem.value + elem.length :]
+    return data, f"DS ({elem.tag:08X}) = {text.strip().decode()}"
+
+
 _SQ_TAGS = frozenset({0x00081140, 0x00081115, 0x00082112, 0x00400275, 0x00081111, 0x00089215})
 
 MUTATIONS: tuple[tuple[Callable[[random.Random, Source], tuple[bytes, str]], int], ...] = (
@@ -284,6 +312,8 @@ MUTATIONS: tuple[tuple[Callable[[random.Random, Source], tuple[bytes, str]], int
     (_transfer_syntax, 2),
     (_headless, 2),
     (_cut_pixels, 1),
+    (_deflate_bomb, 1),
+    (_non_finite, 2),
 )
 
 
