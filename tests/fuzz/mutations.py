@@ -108,6 +108,8 @@ def _elements(data: bytes) -> tuple[Element, ...]:
         return ()
     if start is None or ts is None or ts in ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"):
         return ()
+    if data[128:132] != b"DICM":  # offsets below assume the preamble and prefix
+        return ()
     offset = 132 + 12 + int(start)
     implicit = ts == "1.2.840.10008.1.2"
     little = ts != "1.2.840.10008.1.2.2"

@@ -238,7 +238,8 @@ def test_ingest_fuzz_answers_4xx_or_failure_reasons_and_stays_up_bounded(
             item = case(seed, index)
             try:
                 _check(http, item, ledger)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, ValueError, LookupError) as exc:
+                # no answer, or one that is not the JSON it claims to be
                 ledger.fail(item, f"{type(exc).__name__}: {exc}")
             if server.process.poll() is not None:
                 ledger.fail(item, "the server process died")

@@ -10,6 +10,7 @@ bodies.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,6 @@ def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrat
 
 def _wait(http: httpx.Client, job_id: str) -> None:
     """Poll until the job has finished."""
-    import time
-
     deadline = time.monotonic() + WAIT_SECONDS
     while http.get(f"/exports/{job_id}").json()["state"] not in ("succeeded", "failed"):
         assert time.monotonic() < deadline, f"export job {job_id} did not finish"
