@@ -319,9 +319,31 @@ MUTATIONS: tuple[tuple[Callable[[random.Random, Source], tuple[bytes, str]], int
 )
 
 
+def _fresh_uid(rng: random.Random, src: Source) -> Source:
+    """The file with another SOP Instance UID of the same length (in its File Meta Information
+    and its data set), so that most cases store new instances rather than duplicates."""
+    uid = _sop_instance_uid(src.data)
+    head, _, last = uid.rpartition(b".")
+    if not head or len(last) < 2:
+        return src
+    digits = str(rng.randrange(10 ** (len(last) - 1), 10 ** len(last))).encode()
+    return Source(src.name, src.data.replace(uid, head + b"." + digits), src.elements)
+
+
+@cache
+def _sop_instance_uid(data: bytes) -> bytes:
+    try:
+        ds = dcmread(BytesIO(data), stop_before_pixels=True, force=True)
+        return str(ds.SOPInstanceUID).encode()
+    except Exception:  # noqa: BLE001 - a broken test file keeps its bytes
+        return b""
+
+
 def instance(rng: random.Random) -> tuple[bytes, str]:
-    """One (usually) mutated test file."""
+    """One (usually) mutated test file, most often under a new SOP Instance UID."""
     src = rng.choice(sources())
+    if rng.random() < 0.7:
+        src = _fresh_uid(rng, src)
     mutate = rng.choices([m for m, _ in MUTATIONS], weights=[w for _, w in MUTATIONS])[0]
     data, note = mutate(rng, src)
     return data, f"{src.name}: {note}"
