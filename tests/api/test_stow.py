@@ -104,6 +104,22 @@ def test_stow_study_uid_mismatch_409(client: TestClient, settings: Settings) -> 
     assert stored_objects(settings) == {}
 
 
+def test_stow_series_of_another_study_refused_a900(client: TestClient, settings: Settings) -> None:
+    """An instance naming a held series under another study is refused (a series belongs to
+    one study, PS3.3 C.7.3.1), not acknowledged under a RetrieveURL that then answers 404, and
+    no empty study is left behind; the held series is untouched (found by tests/fuzz)."""
+    first, second = ct_datasets(2, seed=39)
+    assert stow(client, [to_bytes(first)]).status_code == 200
+    second.StudyInstanceUID = generate_uid()
+    response = stow(client, [to_bytes(second)])
+    assert response.status_code == 409
+    assert failure_reasons(response) == [statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS]
+    assert "another study" in values(failed(response)[0], "00000902")[0]
+    studies = client.get("/dicom-web/studies").json()
+    assert [values(s, "0020000D") for s in studies] == [[first.StudyInstanceUID]]
+    assert len(stored_objects(settings)) == 1
+
+
 def test_stow_into_matching_study_200(client: TestClient) -> None:
     data = ct_instances(2)
     assert stow(client, data, study=_study_uid(data[0])).status_code == 200

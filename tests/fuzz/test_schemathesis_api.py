@@ -26,46 +26,14 @@ import schemathesis
 from pacs_api.settings import Settings
 from pacs_common.media import encode_multipart_related
 from pacs_common.synthetic import to_bytes
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests.fuzz.archive import known_path_parameters, series, store_ct
+from tests.fuzz.schemathesis_run import CHECKS, fuzz_config
 from tests.support.server import running_api
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "openapi" / "api.json"
-#: Examples per operation: bounded so that the whole document runs in well under two minutes.
-MAX_EXAMPLES = 30
-SEED = 20240606
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 BOUNDARY = "fuzz-boundary"
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
-
-
-def fuzz_config() -> schemathesis.Config:
-    """Seeded, derandomized, bounded; no example database (the same cases every run)."""
-    return schemathesis.Config.from_dict(
-        {
-            "seed": SEED,
-            # A shared, loaded machine must not fail a run for being slow (no timing asserts).
-            "suppress-health-check": ["too_slow"],
-            "request-timeout": 60,
-            "generation": {
-                "max-examples": MAX_EXAMPLES,
-                "deterministic": True,
-                "database": "none",
-            },
-            "phases": {"stateful": {"enabled": False}},
-        }
-    )
 
 
 #: The values of stored data, set by the ``api`` fixture before any case is generated.

@@ -23,7 +23,7 @@ from pacs_exporter.main import create_app
 
 from tests.bridge.running import api_settings
 from tests.exporter.service import exporter_settings, phantom, request, store
-from tests.fuzz.test_schemathesis_api import CHECKS, fuzz_config
+from tests.fuzz.schemathesis_run import CHECKS, fuzz_config
 from tests.support.server import running_api, serving
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "openapi" / "exporter.json"

@@ -208,6 +208,13 @@ class Ingest:
                 self.store.delete([item.record.object_key])
             elif outcome.outcome is Outcome.REPLACED and outcome.replaced_key:
                 self.store.delete([outcome.replaced_key])
+            elif outcome.outcome is Outcome.SERIES_IN_OTHER_STUDY:
+                item.result.failure = statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+                item.result.reason = (
+                    f"Series Instance UID {item.record.series_uid} is stored in another study "
+                    f"than {item.record.study_uid} (a series belongs to one study, PS3.3 C.7.3.1)"
+                )
+                self.store.delete([item.record.object_key])
 
     def finish(self) -> list[InstanceResult]:
         try:
