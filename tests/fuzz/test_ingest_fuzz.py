@@ -225,6 +225,8 @@ def _check(http: httpx.Client, item: Case, ledger: Ledger) -> None:
             ledger.fail(item, f"the metadata of {uid} is not JSON ({metadata.status_code}): {exc}")
 
 
+#: A limit against hanging that grows with FUZZ_CASES (each case takes milliseconds).
+@pytest.mark.timeout(max(300, len(_run()[1]) // 10))
 def test_ingest_fuzz_answers_4xx_or_failure_reasons_and_stays_up_bounded(
     server: Server,
 ) -> None:
