@@ -11,9 +11,10 @@ sent the STOW-RS requests of :mod:`tests.fuzz.mutations`, one after the other, a
   request's parts (WADO-URI, PS3.18 §9), and its metadata is valid JSON (PS3.18 §10.4.1.1.2,
   RFC 8259); every refused SOP Instance UID that no request stored
   is absent (QIDO-RS, PS3.18 §10.6);
-- the process stays up (the same PID answers /healthz at the end) and its memory bounded: the
-  resident set, sampled from /proc every :data:`SAMPLE_EVERY` cases, peaks under the baseline
-  plus :data:`RSS_HEADROOM` and does not keep growing.
+- the process stays up (the same PID answers /healthz at the end) and its memory bounded: its
+  peak resident set (VmHWM in /proc, proc(5)) stays under the baseline plus
+  :data:`RSS_HEADROOM`, and the resident set sampled every :data:`SAMPLE_EVERY` cases does not
+  keep growing.
 
 Reproducible: ``FUZZ_SEED`` (default :data:`SEED`) and ``FUZZ_CASES`` (default
 :data:`DEFAULT_CASES`) choose the run; ``FUZZ_CASE=N`` runs case N alone. A failure names its
@@ -47,8 +48,9 @@ DEFAULT_CASES = 2000
 SAMPLE_EVERY = 100
 #: The resident set may grow this much over its value after warm-up (caches, arenas).
 RSS_HEADROOM = 150 * 1024 * 1024
-#: Growth allowed from the first half of the run to the second: more means a leak per request.
-RSS_SECOND_HALF_GROWTH = 48 * 1024 * 1024
+#: Growth allowed from the first half of the run to the second: more means a leak per request
+#: (measured: 3 MiB over 2,000 cases, 5 MiB over 20,000; the caches are bounded).
+RSS_SECOND_HALF_GROWTH = 24 * 1024 * 1024
 #: Client timeout of one request: a limit against hanging, not a timing assertion.
 TIMEOUT_SECONDS = 60.0
 REFERENCED = "00081199"
@@ -97,6 +99,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
         **os.environ,
         "PACS_API_DATABASE_URL": f"sqlite:///{tmp_path / 'index.sqlite3'}",
         "PACS_API_STORE_URL": f"file://{tmp_path / 'objects'}",
+        # glibc's mmap threshold, fixed (mallopt(3)): blocks of 128 KiB and more are mapped
+        # and unmapped, so the resident set follows live memory; with the default dynamic
+        # threshold one large request leaves its heap pages resident, which looks like growth.
+        "MALLOC_MMAP_THRESHOLD_": str(128 * 1024),
     }
     command = [str(Path(sys.executable).parent / "pacs-api"), "serve", "--port", str(port)]
     log = tmp_path / "server.log"
