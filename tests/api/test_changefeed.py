@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 
 import httpx
 from fastapi.testclient import TestClient
@@ -87,6 +88,8 @@ def test_changefeed_failed_request_leaves_stored_then_deleted(client: TestClient
 def test_changefeed_bad_cursor_400(client: TestClient) -> None:
     assert client.get("/changefeed", params={"since": "-1"}).status_code == 400
     assert client.get("/changefeed", params={"limit": "lots"}).status_code == 400
+    # past a 64-bit SQL integer: a 400, not a driver overflow (found by schemathesis)
+    assert client.get("/changefeed", params={"since": str(2**63)}).status_code == 400
 
 
 def test_changefeed_concurrent_writers_gapless(settings: Settings) -> None:
@@ -116,3 +119,11 @@ def test_changefeed_concurrent_writers_gapless(settings: Settings) -> None:
         page = _feed(http, since=cursor)
         seen += [c["instance"] for c in page["changes"]]
     assert len(seen) == len(set(seen)) == 20
+
+
+def test_changefeed_commit_time_is_utc_with_offset(client: TestClient) -> None:
+    """``at`` is an RFC 3339 date-time (§5.6: the offset is not optional) in UTC, on SQLite
+    too, which keeps no offset (found by tests/fuzz/test_schemathesis_api.py)."""
+    assert stow(client, [to_bytes(ct_datasets(1, seed=35)[0])]).status_code == 200
+    at = datetime.fromisoformat(_feed(client)["changes"][0]["at"])
+    assert at.utcoffset() == timedelta(0)

@@ -3,7 +3,9 @@ gives for every attribute, whether the element was converted or taken from the c
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +79,24 @@ def test_metadata_equals_pydicom_json(warm: bool) -> None:
         assert ours == expected
         checked += 1
     assert checked > 60
+
+
+@pytest.mark.parametrize("text", [b"NaN", b"inf", b"-inf"])
+def test_metadata_non_finite_number_kept_as_inline_binary_valid_json(text: bytes) -> None:
+    """A DS that Python reads as NaN or infinity cannot be a JSON number (RFC 8259 §6): it is
+    kept as its bytes (UN, InlineBinary, PS3.18 F.2.7) and the metadata stays valid JSON
+    (found by tests/fuzz: the metadata held NaN tokens)."""
+    data = to_bytes(next(iter_ct_series(1, 8, 8)))
+    at = data.index(b"\x28\x00\x52\x10DS")  # Rescale Intercept (0028,1052), explicit VR
+    length = int.from_bytes(data[at + 6 : at + 8], "little")
+    data = data[: at + 8] + text.ljust(length, b" ") + data[at + 8 + length :]
+    parsed = parse.read_instance(io.BytesIO(data), len(data))
+    assert parsed.metadata["00281052"] == {
+        "vr": "UN",
+        "InlineBinary": base64.b64encode(text.ljust(length, b" ")).decode(),
+    }
+    json.loads(parsed.metadata_text(), parse_constant=_refuse)
+
+
+def _refuse(token: str) -> None:
+    raise AssertionError(f"{token} is not JSON")

@@ -6,6 +6,7 @@ from io import BytesIO
 
 import pydicom
 from fastapi.testclient import TestClient
+from pacs_api.ingest import parse
 from pacs_api.settings import OverwritePolicy, Settings
 from pacs_common import statuses
 from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
@@ -103,6 +104,22 @@ def test_stow_study_uid_mismatch_409(client: TestClient, settings: Settings) -> 
     assert stored_objects(settings) == {}
 
 
+def test_stow_series_of_another_study_refused_a900(client: TestClient, settings: Settings) -> None:
+    """An instance naming a held series under another study is refused (a series belongs to
+    one study, PS3.3 C.7.3.1), not acknowledged under a RetrieveURL that then answers 404, and
+    no empty study is left behind; the held series is untouched (found by tests/fuzz)."""
+    first, second = ct_datasets(2, seed=39)
+    assert stow(client, [to_bytes(first)]).status_code == 200
+    second.StudyInstanceUID = generate_uid()
+    response = stow(client, [to_bytes(second)])
+    assert response.status_code == 409
+    assert failure_reasons(response) == [statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS]
+    assert "another study" in values(failed(response)[0], "00000902")[0]
+    studies = client.get("/dicom-web/studies").json()
+    assert [values(s, "0020000D") for s in studies] == [[first.StudyInstanceUID]]
+    assert len(stored_objects(settings)) == 1
+
+
 def test_stow_into_matching_study_200(client: TestClient) -> None:
     data = ct_instances(2)
     assert stow(client, data, study=_study_uid(data[0])).status_code == 200
@@ -140,6 +157,35 @@ def test_stow_truncated_instance_refused_c000(client: TestClient, settings: Sett
     assert "truncated" in values(failed(response)[0], "00000902")[0]
     # Not in the archive; kept in the quarantine (tests/api/test_quarantine.py).
     assert [k for k in stored_objects(settings) if not k.startswith("quarantine/")] == []
+
+
+def test_stow_unknown_vr_refused_c000_not_500(client: TestClient, settings: Settings) -> None:
+    """An element whose explicit VR is not one of PS3.5 table 6.2-1 is refused as not
+    understood when its value is needed, not answered 500 (found by tests/fuzz)."""
+    data = ct_instances(1)[0]
+    sop = data.index(b"\x08\x00\x18\x00UI")  # SOP Instance UID (0008,0018), explicit VR
+    broken = data[: sop + 4] + b"ZZ" + data[sop + 6 :]
+    response = stow(client, [broken])
+    assert response.status_code == 409
+    assert failure_reasons(response) == [statuses.CANNOT_UNDERSTAND]
+    assert stored_objects(settings) == {}
+
+
+def test_stow_deflate_bomb_refused_a700_small_deflated_stored(
+    client: TestClient, settings: Settings
+) -> None:
+    """A deflated object (PS3.5 A.5) whose data set inflates past MAX_INFLATED_BYTES is refused
+    (Out of Resources) before pydicom inflates it in memory; a small one is stored (found by
+    tests/fuzz: a 66 KiB part held the server at 900 MiB)."""
+    bomb, small = ct_datasets(2, seed=37)
+    bomb.add_new(0x00091010, "LO", "FUZZ")  # private block (0009,10xx)
+    bomb.add_new(0x00091001, "OB", bytes(parse.MAX_INFLATED_BYTES + 2))
+    for ds in (bomb, small):
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1.99"
+    response = stow(client, [to_bytes(bomb), to_bytes(small)])
+    assert response.status_code == 202
+    assert failure_reasons(response) == [statuses.OUT_OF_RESOURCES]
+    assert [values(r, "00081155")[0] for r in referenced(response)] == [small.SOPInstanceUID]
 
 
 def test_stow_missing_or_malformed_uids_refused(client: TestClient, settings: Settings) -> None:

@@ -109,3 +109,9 @@ def migrate(
             config.attributes["connection"] = connection
             config.attributes["version_table"] = version_table
             command.upgrade(config, revision)
+
+
+#: The largest value a 64-bit SQL integer (PostgreSQL BIGINT, SQLite INTEGER) holds: the upper
+#: bound of every offset or cursor a client may send, so a larger one is a 4xx, not a driver
+#: overflow.
+SQL_INTEGER_MAX = 2**63 - 1

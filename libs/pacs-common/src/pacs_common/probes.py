@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from fastapi.responses import JSONResponse
 
@@ -26,3 +27,24 @@ def readiness(pings: Mapping[str, Callable[[], object]]) -> JSONResponse:
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+_READINESS_SCHEMA = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"enum": ["ok", "unavailable"]},
+        "checks": {"type": "object", "additionalProperties": {"enum": ["ok", "unavailable"]}},
+    },
+}
+#: The ``responses=`` of a ``/readyz`` route: what :func:`readiness` answers.
+READINESS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Every dependency answers (checks names each).",
+        "content": {"application/json": {"schema": _READINESS_SCHEMA}},
+    },
+    503: {
+        "description": "A dependency cannot be reached (named in checks).",
+        "content": {"application/json": {"schema": _READINESS_SCHEMA}},
+    },
+}

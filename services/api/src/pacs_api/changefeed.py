@@ -8,11 +8,12 @@ nothing is skipped (:mod:`pacs_api.index.changes`). Delivery built on it is at l
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pacs_common.database import SQL_INTEGER_MAX
+from pydantic import BaseModel, Field, field_validator
 
 from pacs_api.audit.note import audit_note
 from pacs_api.deps import IndexDep
@@ -37,6 +38,15 @@ class ChangeEntry(BaseModel):
     )
     at: datetime | None = Field(description="When the change was committed (UTC).")
 
+    @field_validator("at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """An RFC 3339 date-time carries its offset (§5.6); the index keeps UTC, SQLite
+        without saying so."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 
 class ChangeFeed(BaseModel):
     """A page of the feed and the cursor to ask from next."""
@@ -53,7 +63,9 @@ class ChangeFeed(BaseModel):
 def change_feed(
     index: IndexDep,
     request: Request,
-    since: Annotated[int, Query(ge=0, description="Answer entries after this cursor.")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=SQL_INTEGER_MAX, description="Answer entries after this cursor.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=10000, description="At most this many.")] = 1000,
 ) -> ChangeFeed:
     entries, head = index.changes(since, limit)

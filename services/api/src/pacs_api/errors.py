@@ -23,6 +23,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pacs_common.openapi_problems import document_problems
 from pacs_common.problems import (
     PROBLEM_JSON,
     BadRequest,
@@ -105,5 +106,7 @@ def _validation(exc: RequestValidationError) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every error to one problem+json answer (:mod:`pacs_common.problems`)."""
+    """Map every error to one problem+json answer (:mod:`pacs_common.problems`), and say so in
+    the OpenAPI document (a request that cannot be validated is a 400)."""
     install_problem_handlers(app, database="index", validation=_validation)
+    document_problems(app, validation_status=400)

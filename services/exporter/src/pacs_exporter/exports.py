@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from pacs_common.database import SQL_INTEGER_MAX
 from pacs_common.storage import ObjectNotFound, StoreError
 from pacs_common.uids import validate_uid
 
@@ -74,7 +75,9 @@ def submit(
 def recent(
     queue: QueueDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Jobs per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Jobs skipped (the page's start).")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=SQL_INTEGER_MAX, description="Jobs skipped (the page's start).")
+    ] = 0,
     state: Annotated[State | None, Query(description="Only jobs in this state.")] = None,
     study: Annotated[str | None, Query(description="Only jobs of this study.")] = None,
     series: Annotated[str | None, Query(description="Only jobs of this series.")] = None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pacs_common.openapi_problems import document_problems
 from pacs_common.problems import (
     BadRequest,
     Conflict,
@@ -57,3 +58,4 @@ def _validation(exc: RequestValidationError) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to one problem+json answer."""
     install_problem_handlers(app, database="jobs", validation=_validation)
+    document_problems(app, validation_status=422, malformed_body_status=400)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pacs_common.probes import readiness
+from pacs_common.probes import READINESS_RESPONSES, readiness
 
 from pacs_exporter.deps import QueueDep, StoreDep
 
@@ -19,7 +19,7 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The jobs' database and the object store are reachable",
-    responses={503: {"description": "One of them cannot be reached (named in checks)."}},
+    responses=READINESS_RESPONSES,
 )
 def readyz(queue: QueueDep, store: StoreDep) -> JSONResponse:
     return readiness({"database": queue.ping, "store": store.ping})

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from pacs_common.audit import EVENTS, AuditRecord, Outcome, Source, now
 from pacs_common.auth import Scope
+from pacs_common.database import SQL_INTEGER_MAX
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -69,7 +70,7 @@ def read_audit(
     study: Annotated[str, Query(max_length=64, description="Study Instance UID.")] = "",
     source: Annotated[Source | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_INTEGER_MAX)] = 0,
 ) -> AuditPage:
     if event and event not in EVENTS:
         known = ", ".join(f"{code} ({c.meaning})" for code, c in EVENTS.items())

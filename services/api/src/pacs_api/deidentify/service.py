@@ -20,12 +20,14 @@ from typing import Annotated
 
 import pydicom
 from fastapi import APIRouter, Body, Request
+from pacs_common.openapi_problems import problem_response
 from pydantic import BaseModel, Field
 
 from pacs_api.audit.note import audit_note, note_instances
 from pacs_api.deidentify.profile import BURNS_IN, TABLE_SOURCE
 from pacs_api.deidentify.transform import Deidentifier, Options
 from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep, StoreDep, WriterDep
+from pacs_api.dicomweb.responses import LOOKUP
 from pacs_api.dicomweb.scope import StudyScope, stored_instances
 from pacs_api.errors import Conflict, NotConfigured
 from pacs_api.ingest.pipeline import Ingest
@@ -73,7 +75,11 @@ class DeidentifyResult(BaseModel):
 @router.post(
     "/studies/{study}/deidentify",
     summary="Make a de-identified copy of a study (PS3.15 Basic Profile)",
-    responses={404: {"description": "No such study"}, 409: {}, 503: {}},
+    responses=LOOKUP
+    | {
+        409: problem_response("The study has more instances than one request de-identifies."),
+        503: problem_response("Not configured (no secret), or the index or store unavailable."),
+    },
 )
 def deidentify_study(
     scope: StudyScope,

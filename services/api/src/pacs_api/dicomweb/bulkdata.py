@@ -27,10 +27,11 @@ from pacs_common.media import APPLICATION_OCTET_STREAM as OCTET_STREAM
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.frame_media import is_native
 from pacs_api.dicomweb.negotiation import parse_accept
+from pacs_api.dicomweb.responses import BULKDATA
 from pacs_api.dicomweb.scope import InstanceScope, describe, stored_instances
 from pacs_api.errors import NotAcceptable, NotFound, RangeNotSatisfiable
 
-router = APIRouter(tags=["WADO-RS"])
+router = APIRouter(tags=["WADO-RS"], default_response_class=Response)
 
 PIXEL_DATA = tag_key("PixelData")
 SEQUENCE_DELIMITATION_ITEM = 8  # (FFFE,E0DD) and a zero 32-bit length (PS3.5 §7.5.2)
@@ -38,6 +39,7 @@ SEQUENCE_DELIMITATION_ITEM = 8  # (FFFE,E0DD) and a zero 32-bit length (PS3.5 §
 
 @router.get(
     "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag}",
+    responses=BULKDATA,
     summary="One bulk data element (PS3.18 §10.4.1.1.5), byte ranges (RFC 9110 §14)",
 )
 def bulkdata(

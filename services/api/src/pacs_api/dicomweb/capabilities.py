@@ -24,12 +24,13 @@ from fastapi.responses import Response
 
 from pacs_api.deps import BaseUrlDep
 from pacs_api.dicomweb.negotiation import parse_accept
+from pacs_api.dicomweb.responses import CAPABILITIES, CAPABILITIES_OF_STORED
 from pacs_api.dicomweb.scope import InstanceScope, SeriesScope, StudyScope
 from pacs_api.errors import NotAcceptable
 
 ROOT = "/dicom-web"
 #: Mounted at the service root itself (an ``OPTIONS /dicom-web`` route needs the prefix here).
-router = APIRouter(prefix=ROOT, tags=["Capabilities"])
+router = APIRouter(prefix=ROOT, tags=["Capabilities"], default_response_class=Response)
 
 WADL = "application/vnd.sun.wadl+xml"
 WADL_NS = "http://wadl.dev.java.net/2009/02"
@@ -38,28 +39,37 @@ Operations = dict[str, dict[str, Any]]
 _ACCEPTED = {"*/*", "application/*", WADL, "application/xml", "text/xml"}
 
 
-@router.options("", summary="Capabilities of the service (PS3.18 §8.9, Annex H)")
+@router.options(
+    "", responses=CAPABILITIES, summary="Capabilities of the service (PS3.18 §8.9, Annex H)"
+)
 def service_capabilities(request: Request, base: BaseUrlDep) -> Response:
     return _capabilities(request, base, "")
 
 
-@router.options("/studies", summary="Capabilities of the studies resource")
+@router.options("/studies", responses=CAPABILITIES, summary="Capabilities of the studies resource")
 def studies_capabilities(request: Request, base: BaseUrlDep) -> Response:
     return _capabilities(request, base, "/studies")
 
 
-@router.options("/studies/{study}", summary="Capabilities of a study resource")
+@router.options(
+    "/studies/{study}", responses=CAPABILITIES_OF_STORED, summary="Capabilities of a study resource"
+)
 def study_capabilities(_scope: StudyScope, request: Request, base: BaseUrlDep) -> Response:
     return _capabilities(request, base, "/studies/{study}")
 
 
-@router.options("/studies/{study}/series/{series}", summary="Capabilities of a series resource")
+@router.options(
+    "/studies/{study}/series/{series}",
+    responses=CAPABILITIES_OF_STORED,
+    summary="Capabilities of a series resource",
+)
 def series_capabilities(_scope: SeriesScope, request: Request, base: BaseUrlDep) -> Response:
     return _capabilities(request, base, "/studies/{study}/series/{series}")
 
 
 @router.options(
     "/studies/{study}/series/{series}/instances/{instance}",
+    responses=CAPABILITIES_OF_STORED,
     summary="Capabilities of an instance resource",
 )
 def instance_capabilities(_scope: InstanceScope, request: Request, base: BaseUrlDep) -> Response:

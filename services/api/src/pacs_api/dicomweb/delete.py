@@ -12,11 +12,12 @@ from pacs_common.storage.base import ObjectStore
 
 from pacs_api.audit.note import note_instances
 from pacs_api.deps import IndexDep, StoreDep
+from pacs_api.dicomweb.responses import LOOKUP
 from pacs_api.dicomweb.scope import InstanceScope, SeriesScope, StudyScope, describe
 from pacs_api.errors import NotFound
 from pacs_api.index.repository import Index, Scope
 
-router = APIRouter(tags=["DELETE"])
+router = APIRouter(tags=["DELETE"], responses=LOOKUP)
 
 
 @router.delete("/studies/{study}", status_code=204, summary="Delete a study")

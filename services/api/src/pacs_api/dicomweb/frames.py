@@ -29,19 +29,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pacs_common.dicomjson import tag_key
 from pacs_common.storage.base import ObjectStore
 from pydicom.encaps import generate_fragments, get_frame, parse_basic_offsets
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.frame_media import FrameMedia, choose_frame_media, is_native
+from pacs_api.dicomweb.responses import FRAMES
 from pacs_api.dicomweb.scope import InstanceScope, describe
 from pacs_api.errors import BadRequest, NotAcceptable, NotFound
 from pacs_api.imaging.transcode import DecodedFrames, Untranscodable
 from pacs_api.index.repository import Index, Scope, StoredInstance
 
-router = APIRouter(tags=["WADO-RS"])
+router = APIRouter(tags=["WADO-RS"], default_response_class=Response)
 
 PIXEL_DATA = tag_key("PixelData")
 ITEM_HEADER = 8  # (FFFE,E000) tag and 32-bit length (PS3.5 §7.5)
@@ -50,6 +51,7 @@ MAX_FRAMES_PER_REQUEST = 10_000
 
 @router.get(
     "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
+    responses=FRAMES,
     summary="Pixel data frames (PS3.18 §10.4.1.1.3)",
 )
 def retrieve_frames(

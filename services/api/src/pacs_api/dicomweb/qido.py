@@ -23,7 +23,6 @@ Each route parses the query parameters (:mod:`pacs_api.dicomweb.qido_params`), a
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -34,29 +33,19 @@ from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
 from pacs_api.deps import BaseUrlDep, IndexDep, SettingsDep
 from pacs_api.dicomweb.negotiation import parse_accept
 from pacs_api.dicomweb.qido_params import parse_query
+from pacs_api.dicomweb.responses import QIDO
 from pacs_api.dicomweb.scope import SeriesScope, StudyScope
 from pacs_api.dicomweb.xml import MULTIPART_XML, admits_xml, xml_answer
 from pacs_api.errors import NotAcceptable, warning_header
 from pacs_api.index.repository import Index, Scope
 from pacs_api.settings import Settings
 
-router = APIRouter(tags=["QIDO-RS"])
+router = APIRouter(tags=["QIDO-RS"], default_response_class=Response)
 
 JSON = "application/json"
 TRUNCATED = "The number of results exceeded the limit; use offset to page"
 _AGENT = re.compile(r"[A-Za-z0-9.\-]+(?::\d+)?|\[[0-9A-Fa-f:.]+\](?::\d+)?")
 
-QIDO_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The matches as a DICOM JSON array (PS3.18 §10.6.3, Annex F); `[]` when "
-        "nothing matches. Asked for it, one PS3.19 Native DICOM Model document per match. "
-        "Warning headers name ignored parameters.",
-        "content": {DICOM_JSON: {}, MULTIPART_XML: {}},
-    },
-    204: {"description": "No match, for an XML answer (PS3.18 §10.6.3.2)."},
-    400: {"description": "A malformed parameter value or path UID (named in the detail)."},
-    406: {"description": "The Accept header admits neither DICOM JSON, JSON nor DICOM XML."},
-}
 _PARAMETERS = (
     "Matching keys by keyword or tag (`PatientName=DOE*`, `00100020=PAT1`, "
     "`StudyDate=20240101-`), `includefield`, `limit`, `offset`, `fuzzymatching` "
@@ -66,7 +55,7 @@ _PARAMETERS = (
 
 @router.get(
     "/studies",
-    responses=QIDO_RESPONSES,
+    responses=QIDO,
     summary="Search for studies (PS3.18 §10.6)",
     description=_PARAMETERS,
 )
@@ -78,7 +67,7 @@ def search_studies(
 
 @router.get(
     "/studies/{study}/series",
-    responses=QIDO_RESPONSES,
+    responses=QIDO,
     summary="Search for series of a study",
     description=_PARAMETERS,
 )
@@ -88,9 +77,7 @@ def search_study_series(
     return _search(request, index, settings, base, Level.SERIES, scope)
 
 
-@router.get(
-    "/series", responses=QIDO_RESPONSES, summary="Search for series", description=_PARAMETERS
-)
+@router.get("/series", responses=QIDO, summary="Search for series", description=_PARAMETERS)
 def search_series(
     request: Request, index: IndexDep, settings: SettingsDep, base: BaseUrlDep
 ) -> Response:
@@ -99,7 +86,7 @@ def search_series(
 
 @router.get(
     "/studies/{study}/series/{series}/instances",
-    responses=QIDO_RESPONSES,
+    responses=QIDO,
     summary="Search for instances of a series",
     description=_PARAMETERS,
 )
@@ -111,7 +98,7 @@ def search_series_instances(
 
 @router.get(
     "/studies/{study}/instances",
-    responses=QIDO_RESPONSES,
+    responses=QIDO,
     summary="Search for instances of a study",
     description=_PARAMETERS,
 )
@@ -121,9 +108,7 @@ def search_study_instances(
     return _search(request, index, settings, base, Level.IMAGE, scope)
 
 
-@router.get(
-    "/instances", responses=QIDO_RESPONSES, summary="Search for instances", description=_PARAMETERS
-)
+@router.get("/instances", responses=QIDO, summary="Search for instances", description=_PARAMETERS)
 def search_instances(
     request: Request, index: IndexDep, settings: SettingsDep, base: BaseUrlDep
 ) -> Response:

@@ -30,6 +30,7 @@ from pacs_common.storage.base import ObjectStore
 
 from pacs_api.deps import BaseUrlDep, IndexDep, StoreDep
 from pacs_api.dicomweb.frames import parse_frame_list
+from pacs_api.dicomweb.responses import RENDERED, RENDERED_MANY
 from pacs_api.dicomweb.scope import (
     InstanceScope,
     SeriesScope,
@@ -41,12 +42,16 @@ from pacs_api.imaging.params import THUMBNAIL, RenderOptions, RenderOptionsDep
 from pacs_api.imaging.service import render_instance
 from pacs_api.index.repository import StoredInstance
 
-router = APIRouter(tags=["WADO-RS rendered"])
+router = APIRouter(tags=["WADO-RS rendered"], default_response_class=Response)
 
 INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
 
-@router.get("/studies/{study}/rendered", summary="A study's instances rendered (§10.4.1.1.4)")
+@router.get(
+    "/studies/{study}/rendered",
+    responses=RENDERED_MANY,
+    summary="A study's instances rendered (§10.4.1.1.4)",
+)
 def study_rendered(
     scope: StudyScope,
     options: RenderOptionsDep,
@@ -57,7 +62,11 @@ def study_rendered(
     return _multipart(stored_instances(index, scope), options, store, base)
 
 
-@router.get("/studies/{study}/series/{series}/rendered", summary="A series' instances rendered")
+@router.get(
+    "/studies/{study}/series/{series}/rendered",
+    responses=RENDERED_MANY,
+    summary="A series' instances rendered",
+)
 def series_rendered(
     scope: SeriesScope,
     options: RenderOptionsDep,
@@ -68,7 +77,7 @@ def series_rendered(
     return _multipart(stored_instances(index, scope), options, store, base)
 
 
-@router.get(INSTANCE + "/rendered", summary="An instance rendered (frame 1)")
+@router.get(INSTANCE + "/rendered", responses=RENDERED, summary="An instance rendered (frame 1)")
 def instance_rendered(
     scope: InstanceScope, options: RenderOptionsDep, index: IndexDep, store: StoreDep
 ) -> Response:
@@ -76,7 +85,9 @@ def instance_rendered(
     return Response(image, media_type=options.media_type)
 
 
-@router.get(INSTANCE + "/frames/{frames}/rendered", summary="One frame rendered")
+@router.get(
+    INSTANCE + "/frames/{frames}/rendered", responses=RENDERED, summary="One frame rendered"
+)
 def frame_rendered(
     scope: InstanceScope,
     frames: str,
@@ -89,7 +100,9 @@ def frame_rendered(
     return Response(image, media_type=options.media_type)
 
 
-@router.get("/studies/{study}/thumbnail", summary="A study's thumbnail (§10.4.1.1.4)")
+@router.get(
+    "/studies/{study}/thumbnail", responses=RENDERED, summary="A study's thumbnail (§10.4.1.1.4)"
+)
 def study_thumbnail(
     scope: StudyScope, options: RenderOptionsDep, index: IndexDep, store: StoreDep
 ) -> Response:
@@ -98,7 +111,9 @@ def study_thumbnail(
     return _thumbnail(first_series[len(first_series) // 2], options, store)
 
 
-@router.get("/studies/{study}/series/{series}/thumbnail", summary="A series' thumbnail")
+@router.get(
+    "/studies/{study}/series/{series}/thumbnail", responses=RENDERED, summary="A series' thumbnail"
+)
 def series_thumbnail(
     scope: SeriesScope, options: RenderOptionsDep, index: IndexDep, store: StoreDep
 ) -> Response:
@@ -106,14 +121,16 @@ def series_thumbnail(
     return _thumbnail(instances[len(instances) // 2], options, store)
 
 
-@router.get(INSTANCE + "/thumbnail", summary="An instance's thumbnail")
+@router.get(INSTANCE + "/thumbnail", responses=RENDERED, summary="An instance's thumbnail")
 def instance_thumbnail(
     scope: InstanceScope, options: RenderOptionsDep, index: IndexDep, store: StoreDep
 ) -> Response:
     return _thumbnail(stored_instances(index, scope)[0], options, store)
 
 
-@router.get(INSTANCE + "/frames/{frames}/thumbnail", summary="A frame's thumbnail")
+@router.get(
+    INSTANCE + "/frames/{frames}/thumbnail", responses=RENDERED, summary="A frame's thumbnail"
+)
 def frame_thumbnail(
     scope: InstanceScope,
     frames: str,

@@ -19,7 +19,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pacs_common import statuses
 from pacs_common.dicomjson import element
 from pacs_common.media import APPLICATION_DICOM_JSON as DICOM_JSON
@@ -29,30 +29,32 @@ from starlette.concurrency import run_in_threadpool
 from pacs_api.audit.note import note_stored
 from pacs_api.deps import BaseUrlDep, IndexDep, PrincipalDep, SettingsDep, StoreDep, WriterDep
 from pacs_api.dicomweb.multipart import MediaType, Part, boundary_of, read_parts
+from pacs_api.dicomweb.responses import MULTIPART_DICOM, STOW
 from pacs_api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, warning_header
 from pacs_api.ingest.pipeline import Ingest, InstanceResult
 from pacs_api.observability import api_metrics
 from pacs_api.quarantine.service import Quarantine, Source
 
-router = APIRouter(tags=["STOW-RS"])
+router = APIRouter(tags=["STOW-RS"], default_response_class=Response)
 
 DICOM = "application/dicom"
-#: Shown to clients as the response schema in the OpenAPI document.
-STOW_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Every instance was stored (PS3.18 table 10.5.3-1)."},
-    202: {"description": "Some instances were stored, others failed (FailedSOPSequence)."},
-    400: {"description": "The request body cannot be read (broken multipart); nothing stored."},
-    409: {"description": "No instance was stored (FailedSOPSequence says why)."},
-    413: {
-        "description": "The body is larger than the configured limit, or carries more "
-        "instances than max_instances_per_request; nothing stored."
-    },
-    415: {"description": 'Not multipart/related; type="application/dicom".'},
-    503: {"description": "The object store or index is unavailable; nothing stored."},
+
+
+#: The body is read as a stream, not by FastAPI: documented here (PS3.18 §10.5.1.2).
+STOW_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {MULTIPART_DICOM: {"schema": {"type": "string", "format": "binary"}}},
+    }
 }
 
 
-@router.post("/studies", responses=STOW_RESPONSES, summary="Store instances (PS3.18 §10.5)")
+@router.post(
+    "/studies",
+    responses=STOW,
+    openapi_extra=STOW_BODY,
+    summary="Store instances (PS3.18 §10.5)",
+)
 async def store_instances(
     request: Request,
     index: IndexDep,
@@ -65,7 +67,12 @@ async def store_instances(
     return await _stow(request, index, store, settings, writer, base, principal.subject, None)
 
 
-@router.post("/studies/{study}", responses=STOW_RESPONSES, summary="Store instances of one study")
+@router.post(
+    "/studies/{study}",
+    responses=STOW,
+    openapi_extra=STOW_BODY,
+    summary="Store instances of one study",
+)
 async def store_study_instances(
     study: str,
     request: Request,

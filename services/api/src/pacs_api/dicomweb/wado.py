@@ -34,6 +34,7 @@ from pacs_api.dicomweb.negotiation import (
     choose_transfer_syntax,
     dicom_transfer_syntaxes,
 )
+from pacs_api.dicomweb.responses import METADATA, RETRIEVE
 from pacs_api.dicomweb.scope import (
     InstanceScope,
     SeriesScope,
@@ -47,20 +48,24 @@ from pacs_api.imaging.transcode import Untranscodable, refusal, transcode
 from pacs_api.index.repository import Index, Scope, StoredInstance
 from pacs_api.ingest.parse import BULK_MARK
 
-router = APIRouter(tags=["WADO-RS"])
+router = APIRouter(tags=["WADO-RS"], default_response_class=Response)
 
 #: The Accept ranges the DICOM JSON metadata answers (the default; §8.7.3).
 JSON_RANGES = frozenset({"*/*", "application/*", DICOM_JSON, "application/json"})
 
 
-@router.get("/studies/{study}", summary="Retrieve a study's instances (PS3.18 §10.4)")
+@router.get(
+    "/studies/{study}", responses=RETRIEVE, summary="Retrieve a study's instances (PS3.18 §10.4)"
+)
 def retrieve_study(
     scope: StudyScope, request: Request, index: IndexDep, store: StoreDep, base: BaseUrlDep
 ) -> StreamingResponse:
     return _retrieve(scope, request, index, store, base)
 
 
-@router.get("/studies/{study}/series/{series}", summary="Retrieve a series' instances")
+@router.get(
+    "/studies/{study}/series/{series}", responses=RETRIEVE, summary="Retrieve a series' instances"
+)
 def retrieve_series(
     scope: SeriesScope, request: Request, index: IndexDep, store: StoreDep, base: BaseUrlDep
 ) -> StreamingResponse:
@@ -68,7 +73,9 @@ def retrieve_series(
 
 
 @router.get(
-    "/studies/{study}/series/{series}/instances/{instance}", summary="Retrieve one instance"
+    "/studies/{study}/series/{series}/instances/{instance}",
+    responses=RETRIEVE,
+    summary="Retrieve one instance",
 )
 def retrieve_instance(
     scope: InstanceScope, request: Request, index: IndexDep, store: StoreDep, base: BaseUrlDep
@@ -76,14 +83,20 @@ def retrieve_instance(
     return _retrieve(scope, request, index, store, base)
 
 
-@router.get("/studies/{study}/metadata", summary="A study's metadata (PS3.18 §10.4.1.1.2)")
+@router.get(
+    "/studies/{study}/metadata",
+    responses=METADATA,
+    summary="A study's metadata (PS3.18 §10.4.1.1.2)",
+)
 def study_metadata(
     scope: StudyScope, request: Request, index: IndexDep, base: BaseUrlDep
 ) -> Response:
     return _metadata(scope, request, index, base)
 
 
-@router.get("/studies/{study}/series/{series}/metadata", summary="A series' metadata")
+@router.get(
+    "/studies/{study}/series/{series}/metadata", responses=METADATA, summary="A series' metadata"
+)
 def series_metadata(
     scope: SeriesScope, request: Request, index: IndexDep, base: BaseUrlDep
 ) -> Response:
@@ -92,6 +105,7 @@ def series_metadata(
 
 @router.get(
     "/studies/{study}/series/{series}/instances/{instance}/metadata",
+    responses=METADATA,
     summary="An instance's metadata",
 )
 def instance_metadata(

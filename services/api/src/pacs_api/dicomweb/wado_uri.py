@@ -29,6 +29,7 @@ from fastapi.responses import Response, StreamingResponse
 from pacs_common.uids import InvalidUIDError, validate_uid
 
 from pacs_api.deps import IndexDep, StoreDep
+from pacs_api.dicomweb.responses import WADO_URI
 from pacs_api.errors import BadRequest, NotAcceptable, NotFound
 from pacs_api.imaging.encode import ENCODERS, Viewport
 from pacs_api.imaging.params import (
@@ -42,14 +43,14 @@ from pacs_api.imaging.service import render_instance
 from pacs_api.imaging.windowing import Window
 from pacs_api.index.repository import Scope
 
-router = APIRouter(tags=["WADO-URI"])
+router = APIRouter(tags=["WADO-URI"], default_response_class=Response)
 
 DICOM = "application/dicom"
 #: §9.1.2.1.5: without contentType an image is answered as image/jpeg.
 DEFAULT_CONTENT_TYPE = "image/jpeg"
 
 
-@router.get("/wado", summary="WADO-URI: retrieve one object (PS3.18 §9)")
+@router.get("/wado", responses=WADO_URI, summary="WADO-URI: retrieve one object (PS3.18 §9)")
 def wado_uri(
     index: IndexDep,
     store: StoreDep,

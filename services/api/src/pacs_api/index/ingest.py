@@ -47,6 +47,9 @@ class Outcome(StrEnum):
     IDENTICAL = "identical"  # the same bytes were already stored: the row takes the new object
     CONFLICT = "conflict"  # other bytes are stored under this SOP Instance UID
     REPLACED = "replaced"  # other bytes were stored and the overwrite policy replaced them
+    #: the Series Instance UID is held in another study (a series belongs to one study, PS3.3
+    #: C.7.3.1): not indexed, else it would be retrievable only under the other study
+    SERIES_IN_OTHER_STUDY = "series in other study"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,22 +194,32 @@ def _study_pk(connection: Connection, record: InstanceRecord) -> int:
     return _known(pk)
 
 
-def _series_pk(connection: Connection, record: InstanceRecord, study_pk: int) -> int:
-    existing = connection.execute(
-        select(col(Series.pk)).where(col(Series.series_instance_uid) == record.series_uid)
-    ).scalar_one_or_none()
-    if existing is not None:
-        return int(existing)
+def _held_series(connection: Connection, series_uid: str) -> tuple[int, str] | None:
+    """The row of a held series and the Study Instance UID it belongs to."""
+    row = connection.execute(
+        select(col(Series.pk), col(Study.study_instance_uid))
+        .join(Study, col(Series.study_fk) == col(Study.pk))
+        .where(col(Series.series_instance_uid) == series_uid)
+    ).first()
+    return None if row is None else (_known(row[0]), str(row[1]))
+
+
+def _series_pk(connection: Connection, record: InstanceRecord) -> tuple[int, str]:
+    """The series row of *record* (created, with its study, when new) and its study's UID."""
+    held = _held_series(connection, record.series_uid)
+    if held is not None:
+        return held
+    study_pk = _study_pk(connection, record)
     _insert_ignore(
         connection,
         Series,
         series_values(record, study_pk),
         ["series_instance_uid"],
     )
-    pk = connection.execute(
-        select(col(Series.pk)).where(col(Series.series_instance_uid) == record.series_uid)
-    ).scalar_one()
-    return _known(pk)
+    created = _held_series(connection, record.series_uid)
+    if created is None:  # inserted just above (by us or a concurrent writer)
+        raise LookupError(f"series {record.series_uid} not found after its insert")
+    return created
 
 
 def instance_values(record: InstanceRecord, series_pk: int) -> dict[str, Any]:
@@ -259,7 +272,7 @@ def register(
             .with_for_update(of=Instance)
         )
     }
-    series_pks: dict[str, int] = {}
+    series_pks: dict[str, tuple[int, str]] = {}
     results: list[RegisterResult] = []
     new_rows: list[dict[str, Any]] = []
     batch: dict[str, InstanceRecord] = {}
@@ -282,11 +295,14 @@ def register(
         if earlier is not None and not overwrite:
             results.append(RegisterResult(Outcome.CONFLICT))
             continue
+        series = series_pks.get(record.series_uid)
+        if series is None:
+            series = series_pks[record.series_uid] = _series_pk(connection, record)
+        series_pk, series_study = series
+        if series_study != record.study_uid:
+            results.append(RegisterResult(Outcome.SERIES_IN_OTHER_STUDY))
+            continue
         batch[record.sop_instance_uid] = record
-        series_pk = series_pks.get(record.series_uid)
-        if series_pk is None:
-            series_pk = _series_pk(connection, record, _study_pk(connection, record))
-            series_pks[record.series_uid] = series_pk
         values = instance_values(record, series_pk)
         if earlier is None:
             new_rows.append({"sop_instance_uid": record.sop_instance_uid, **values})
@@ -302,7 +318,7 @@ def register(
     versions.bump(
         connection,
         {
-            series_pks[r.series_uid]
+            series_pks[r.series_uid][0]
             for r, result in zip(records, results, strict=True)
             if result.outcome in (Outcome.CREATED, Outcome.REPLACED)
         },

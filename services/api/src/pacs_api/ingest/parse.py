@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import zlib
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
@@ -29,7 +31,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_dataset
+from pydicom.filereader import read_dataset, read_preamble
 from pydicom.tag import BaseTag
 
 #: Marks a BulkDataURI in stored metadata; replaced by the service root when it is served.
@@ -38,6 +40,11 @@ BULK_MARK = "pacs-bulk:"
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 UNDEFINED_LENGTH = 0xFFFFFFFF
 DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"})
+#: The largest data set a deflated object (PS3.5 A.5) may inflate to. pydicom inflates it whole,
+#: in memory (about three times its size at peak): a 256 KiB body inflating to 256 MiB of zeros
+#: held the server at 900 MiB. Deflate is used for structured reports and small images.
+MAX_INFLATED_BYTES = 32 * 1024 * 1024
+_INFLATE_CHUNK = 1024 * 1024
 
 
 class InvalidInstance(ValueError):
@@ -93,7 +100,25 @@ def read_instance(
     """Read and check one Part 10 object from *file* (positioned at its start).
 
     An image with incomplete Pixel Data raises :class:`IncompletePixelData`, unless
-    *check_pixels* is false (an administrator releasing it from the quarantine)."""
+    *check_pixels* is false (an administrator releasing it from the quarantine).
+
+    pydicom converts values only when they are used, so a corrupt value (an unknown VR, a
+    length past its element) can raise while the object is checked, not only while its header
+    is read: whatever it raises means the object cannot be understood (PS3.4 B.2.3)."""
+    try:
+        return _read_instance(file, size, bulk_threshold, check_pixels)
+    except InvalidInstance:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on corrupt input
+        raise InvalidInstance(
+            statuses.CANNOT_UNDERSTAND, f"the DICOM data set cannot be parsed: {exc}"
+        ) from None
+
+
+def _read_instance(
+    file: IO[bytes], size: int, bulk_threshold: int, check_pixels: bool
+) -> ParsedInstance:
+    _check_inflated_size(file)
     try:
         ds = _read_header(file, max(bulk_threshold, 256))
     except (InvalidDicomError, EOFError) as exc:
@@ -172,6 +197,41 @@ def _sender_ae(meta: Dataset | None) -> str:
         if isinstance(value, str) and value.strip():
             return value.strip()[:16]
     return ""
+
+
+def _check_inflated_size(file: IO[bytes]) -> None:
+    """Refuse a deflated object whose data set would inflate past :data:`MAX_INFLATED_BYTES`,
+    before pydicom inflates it: the File Meta Information (always Explicit VR Little Endian,
+    PS3.10 §7.1) is read, then the rest inflated in bounded steps and counted, never kept."""
+    file.seek(0)
+    try:
+        read_preamble(cast(BinaryIO, file), True)
+        meta = read_dataset(
+            cast(BinaryIO, file), False, True, stop_when=lambda tag, _vr, _length: tag.group != 2
+        )
+        syntax = str(meta.get("TransferSyntaxUID", "") or "")
+    except Exception:  # noqa: BLE001 - not readable as Part 10: the header read says why
+        syntax = ""
+    if syntax in DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflated = 0
+        while chunk := file.read(_INFLATE_CHUNK):
+            try:
+                inflated += len(inflater.decompress(chunk, MAX_INFLATED_BYTES + 1 - inflated))
+                while inflater.unconsumed_tail and inflated <= MAX_INFLATED_BYTES:
+                    tail = inflater.unconsumed_tail
+                    inflated += len(inflater.decompress(tail, MAX_INFLATED_BYTES + 1 - inflated))
+            except zlib.error as exc:
+                raise InvalidInstance(
+                    statuses.CANNOT_UNDERSTAND, f"the deflated data set cannot be inflated: {exc}"
+                ) from None
+            if inflated > MAX_INFLATED_BYTES:
+                raise InvalidInstance(
+                    statuses.OUT_OF_RESOURCES,
+                    f"the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes "
+                    "(PS3.5 A.5); not read",
+                )
+    file.seek(0)
 
 
 def _read_header(file: IO[bytes], defer_size: int) -> Dataset:
@@ -337,11 +397,29 @@ def _dictionary_vr(tag: int) -> str:
 
 
 def _element_json(ds: Dataset, tag: BaseTag) -> dict[str, Any]:
+    """The element in the DICOM JSON Model (PS3.18 F.2). A value pydicom cannot convert, or a
+    number JSON cannot carry (NaN, infinity: RFC 8259 §6; a DS "NaN" or an FD NaN), is kept as
+    its raw bytes: VR UN with InlineBinary (F.2.7), so that the metadata stays valid JSON."""
+    raw = ds._dict[tag]
+    raw_value = raw.value if isinstance(raw, RawDataElement) else None
     try:
         elem: DataElement = ds[tag]
         result: dict[str, Any] = elem.to_json_dict(None, 2**62)
-        return result
+        if _finite(result):
+            return result
+        if raw_value is None:  # already converted: encode the value pydicom holds
+            raw_value = elem.value if isinstance(elem.value, bytes) else str(elem.value).encode()
     except Exception:  # noqa: BLE001 - a value pydicom cannot convert is kept as raw bytes
-        raw = ds._dict[tag]
-        value = raw.value if isinstance(raw, RawDataElement) else b""
-        return {"vr": "UN", "InlineBinary": base64.b64encode(value or b"").decode("ascii")}
+        pass
+    return {"vr": "UN", "InlineBinary": base64.b64encode(raw_value or b"").decode("ascii")}
+
+
+def _finite(value: Any) -> bool:
+    """Whether every number in a DICOM JSON value is one JSON can carry (RFC 8259 §6)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True

@@ -277,6 +277,13 @@ class Ingest:
                 # Another request stored other bytes under this UID first: ours go.
                 self._conflict(item.result)
                 unreferenced.append(item.record.object_key)
+            elif outcome.outcome is Outcome.SERIES_IN_OTHER_STUDY:
+                item.result.failure = statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+                item.result.reason = (
+                    f"Series Instance UID {item.record.series_uid} is stored in another study "
+                    f"than {item.record.study_uid} (a series belongs to one study, PS3.3 C.7.3.1)"
+                )
+                unreferenced.append(item.record.object_key)
             elif outcome.replaced_key:  # REPLACED, or IDENTICAL: the row took our object
                 unreferenced.append(outcome.replaced_key)
             else:  # IDENTICAL to an earlier part of this batch, whose object the row took

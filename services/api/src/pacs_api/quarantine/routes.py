@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
+from pacs_common.database import SQL_INTEGER_MAX
 from pacs_common.media import APPLICATION_DICOM
 from pacs_common.problems import NotFound
 from pacs_common.storage.base import ObjectNotFound
@@ -88,7 +89,7 @@ class ReleasedView(BaseModel):
 @router.get("", summary="Quarantined objects, last received first")
 def list_entries(
     quarantine: QuarantineDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_INTEGER_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EntryPage:
     entries, total = quarantine.repository.page(offset, limit)
