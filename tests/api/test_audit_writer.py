@@ -170,3 +170,31 @@ def test_database_down_records_in_stream_stored_when_back_memory_bounded(
     assert [r.request_ids for r in given_up] == [["rid-6"], ["rid-7"], ["rid-8"]]
     assert any("cannot take audit records now" in r.getMessage() for r in errors)
     assert any("takes audit records again" in r.getMessage() for r in caplog.records)
+
+
+def test_post_audit_database_down_503_then_appended_once(
+    cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """``POST /audit`` commits before it acknowledges: with the database down it answers 503
+    with Retry-After (the bridge keeps the records and sends them again) and streams nothing;
+    sent again once the database is back, the record is in the table and the stream once."""
+    from tests.api.test_audit import _bridge_record
+
+    stream = tmp_path / "audit.jsonl"
+    settings = Settings(
+        database_url=cluster.create_database("index"),
+        store_url=f"file://{tmp_path / 'objects'}",
+        audit_log_path=stream,
+    )
+    record = _bridge_record(request_id="bridge-rid-1")
+    with TestClient(create_app(settings), base_url="http://testserver") as api:
+        cluster.stop("fast")
+        refused = api.post("/audit", json=[record])
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] and "none of the 1" in refused.json()["detail"]
+        cluster.start()
+        assert api.post("/audit", json=[record]).status_code == 201
+        events = api.get("/audit", params={"source": "dimse-bridge"}).json()["events"]
+    assert [e["request_id"] for e in events] == ["bridge-rid-1"]
+    assert _stream_ids(stream).count("bridge-rid-1") == 1

@@ -9,10 +9,13 @@ request (SQLite ``synchronous=FULL``, PostgreSQL's WAL flush), on the request's 
 - **The stream first, synchronously**: :meth:`~AuditWriter.append` writes each record's line
   (flushed per line) before it returns, so a record that was appended is in the stream, also
   when the process dies the next instant or the database is down.
-- **The table by group commit**: one thread per process takes every record waiting and
-  inserts them in one transaction (at most ``max_batch``), then the next batch. Alone, a
-  record is committed at once; under load, the records that arrive during one commit share
-  the next one. Records reach the table in the order they were appended (per process).
+- **The table by group commit**: one thread per process takes the records waiting and inserts
+  them in one transaction (at most ``max_batch``), then the next batch. After the first record
+  of a batch it lingers ``linger`` seconds (50 ms) for more, so that a viewer scrolling
+  frames on one connection costs a commit per 50 ms, not per frame (a commit is a disk flush:
+  about 5 ms on SQLite ``synchronous=FULL``, measured in docs/capacity.md);
+  :meth:`~AuditWriter.flush` and :meth:`~AuditWriter.close` cut the lingering short.
+  Records reach the table in the order they were appended (per process).
 - **Bounded, with back-pressure**: at most ``capacity`` records wait. A full queue makes
   :meth:`~AuditWriter.append` wait for room (up to ``full_wait`` seconds) while the database
   takes records; it never waits on a database that is failing.
@@ -72,11 +75,11 @@ class AuditWriter:
         table: str,
         capacity: int = 5000,
         max_batch: int = 500,
+        linger: float = 0.05,
         full_wait: float = 10.0,
         close_wait: float = 10.0,
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
-        on_stored: Callable[[], None] | None = None,
     ) -> None:
         if capacity < 1 or max_batch < 1:
             raise ValueError("capacity and max_batch must be at least 1")
@@ -85,17 +88,18 @@ class AuditWriter:
         self.table = table
         self.capacity = capacity
         self.max_batch = max_batch
+        self.linger = linger
         self.full_wait = full_wait
         self.close_wait = close_wait
         self.retry_initial = retry_initial
         self.retry_max = retry_max
-        self.on_stored = on_stored
         self._order = threading.Lock()  # the stream's order is the table's
         self._changed = threading.Condition()
         self._queue: deque[Pending] = deque()
         self._appended = 0  # records queued since the start
         self._settled = 0  # ... of which stored, or given up with an error
         self._failures = 0  # consecutive failed attempts at the batch in hand
+        self._flush_to = 0  # a flush waits for the records up to this count: no lingering
         self._closed = False
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -154,6 +158,8 @@ class AuditWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             target = self._appended
+            self._flush_to = max(self._flush_to, target)
+            self._changed.notify_all()
             while self._settled < target:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -181,7 +187,7 @@ class AuditWriter:
             left = list(self._queue)
             self._queue.clear()
         if left:  # the database stayed down: in the stream only, each with its error
-            self._settle(left, stored=False)
+            self._settle(left)
             self._given_up(left, "the service stopped before the database took them")
 
     # -- the writer thread -------------------------------------------------------------------
@@ -203,6 +209,7 @@ class AuditWriter:
                     return
                 if self._closed and stop_by is None:
                     stop_by = time.monotonic() + self.close_wait
+                self._linger()
                 batch = list(itertools.islice(self._queue, self.max_batch))
             if self._write(batch):
                 continue
@@ -216,6 +223,21 @@ class AuditWriter:
             else:
                 time.sleep(delay)
 
+    def _linger(self) -> None:
+        """Wait (holding the condition) for more records to share the commit, unless the
+        batch is full, a flush or the close waits, or the database is failing."""
+        deadline = time.monotonic() + self.linger
+        while (
+            len(self._queue) < self.max_batch
+            and not self._closed
+            and not self._failures
+            and self._settled >= self._flush_to
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._changed.wait(left)
+
     def _write(self, batch: list[Pending]) -> bool:
         """Store *batch* (then take it off the queue); False when the database failed."""
         try:
@@ -228,7 +250,7 @@ class AuditWriter:
             log.warning("a batch of audit records was refused (%s); storing them one by one", exc)
             return self._one_by_one(batch)
         self._recovered()
-        self._settle(batch, stored=True)
+        self._settle(batch)
         return True
 
     def _one_by_one(self, batch: list[Pending]) -> bool:
@@ -239,14 +261,14 @@ class AuditWriter:
                 if is_transient(exc):
                     self._failed(exc)
                     return False  # this one and the rest again, after the pause
-                self._settle([item], stored=False)
+                self._settle([item])
                 self._given_up([item], f"the database refused it: {exc}")
             else:
                 self._recovered()
-                self._settle([item], stored=True)
+                self._settle([item])
         return True
 
-    def _settle(self, items: list[Pending], *, stored: bool) -> None:
+    def _settle(self, items: list[Pending]) -> None:
         """Take *items* (the head of the queue) off it."""
         with self._changed:
             for _ in items:
@@ -254,16 +276,6 @@ class AuditWriter:
                     self._queue.popleft()
             self._settled += len(items)
             self._changed.notify_all()
-        if stored and items:
-            self._notify_stored()
-
-    def _notify_stored(self) -> None:
-        if self.on_stored is None:
-            return
-        try:
-            self.on_stored()
-        except Exception:
-            log.exception("the callback after storing audit records failed")
 
     def _failed(self, exc: Exception) -> None:
         with self._changed:
@@ -294,8 +306,6 @@ class AuditWriter:
             self.store(pending)
         except Exception as exc:
             self._given_up(pending, str(exc))
-        else:
-            self._notify_stored()
 
     def _given_up(self, pending: list[Pending], reason: str) -> None:
         log.error(

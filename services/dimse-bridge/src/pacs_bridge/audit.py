@@ -20,10 +20,10 @@ the ``audit_outbox`` table of the bridge's own database, where the process's gro
 writer (:class:`pacs_common.audit_writer.AuditWriter`) inserts the waiting records of every
 association in one transaction: no operation waits for a disk flush of its own. A clean stop
 stores them all; a crash may lose from the outbox the records of its last moments (each is in
-the stream). :class:`AuditSender`
-posts the outbox in batches to ``POST /audit`` over the bridge's HTTP client, deletes the rows
-the API took (2xx), and retries with backoff while the API is unreachable or refuses; the
-bridge never touches the API's tables.
+the stream). :class:`AuditSender` posts the outbox every ``audit_interval`` (not per record:
+one ``POST /audit``, one commit at the API, for all that waits) in batches to ``POST /audit``
+over the bridge's HTTP client, deletes the rows the API took (2xx), and retries with backoff
+while the API is unreachable or refuses; the bridge never touches the API's tables.
 """
 
 from __future__ import annotations

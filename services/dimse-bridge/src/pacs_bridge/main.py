@@ -326,7 +326,8 @@ def create_bridge(
         token=token,
     )
     stream = AuditStream(settings.audit_log_path)  # then the outbox, in batches
-    writer = AuditWriter(stream, outbox.store, table="audit_outbox", on_stored=sender.wake)
+    # the sender takes the outbox every audit_interval: one POST /audit for many records
+    writer = AuditWriter(stream, outbox.store, table="audit_outbox")
     assert settings.changefeed_url is not None  # derived by the settings validator
     feed = ChangeFeedClient(http, settings.changefeed_url, token=token)
     router = Router(
