@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from pacs_bridge.network import set_poll_interval
@@ -103,8 +103,16 @@ def process(
 
 
 @contextmanager
-def bridge_process(url: str, destination_port: int, log: Path) -> Iterator[int]:
-    """``pacs-bridge serve`` in front of the API at *url*, logging to *log*; yields its port."""
+def bridge_process(
+    url: str,
+    destination_port: int,
+    log: Path,
+    *,
+    command: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[int]:
+    """``pacs-bridge serve`` (or *command*) in front of the API at *url*, logging to *log*;
+    yields its port."""
     port = free_port()
     env = {
         **os.environ,
@@ -116,8 +124,9 @@ def bridge_process(url: str, destination_port: int, log: Path) -> Iterator[int]:
         "PACS_BRIDGE_NODES": json.dumps(
             {DESTINATION: {"host": "127.0.0.1", "port": destination_port}}
         ),
+        **(extra_env or {}),
     }
-    command = [str(Path(sys.executable).parent / "pacs-bridge"), "serve"]
+    command = command or [str(Path(sys.executable).parent / "pacs-bridge"), "serve"]
     with process(command, env, port, "the bridge", log):
         yield port
 
@@ -312,3 +321,77 @@ def timed(action: Callable[[], object], runs: int) -> list[float]:
         action()
         times.append(time.perf_counter() - start)
     return times
+
+
+def bench_dimse_audit(url_on: str, url_off: str, slices: int, size: int, runs: int) -> None:
+    """What the audit trail costs the bridge (issue 6, issue 8): C-STORE (``storescu``) and
+    C-GET (``getscu``) through three bridges measured in alternation: the real one in front of
+    the audited API at *url_on* (the trail on), one with its audit tap not installed
+    (:func:`bench.audit.bridge_without_audit`) in front of the same API (the bridge's share),
+    and that one in front of the API without its recorder at *url_off* (the trail off)."""
+    print(
+        f"\n== audit trail cost, DIMSE bridge (sqlite-fs): {slices} slices of {size}x{size} CT, "
+        f"median of {runs} alternating runs  (load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())})"
+    )
+    root = Path(__file__).resolve().parent.parent
+    without = [sys.executable, "-m", "bench.audit", "serve"]
+    configs = {
+        "trail on": (url_on, None),
+        "bridge tap off": (url_on, without),
+        "trail off": (url_off, without),
+    }
+    with tempfile.TemporaryDirectory(prefix="pacs-bench-dimse-audit-") as tmp_name:
+        tmp = Path(tmp_name)
+        with dcmtk_storescp(tmp / "storescp") as scp_port, ExitStack() as stack:
+            ports: dict[str, int] = {}
+            for number, (label, (url, command)) in enumerate(configs.items()):
+                env = {
+                    "PACS_BRIDGE_DATABASE_URL": f"sqlite:///{tmp / f'bridge-{number}.sqlite3'}",
+                    "PACS_BRIDGE_AUDIT_LOG_PATH": str(tmp / f"bridge-{number}-audit.jsonl"),
+                    "PACS_BRIDGE_ADMIN_PORT": "0",
+                    "PYTHONPATH": str(root),
+                }
+                ports[label] = stack.enter_context(
+                    bridge_process(
+                        url, scp_port, tmp / f"bridge-{number}.log", command=command, extra_env=env
+                    )
+                )
+            stores: dict[str, list[float]] = {label: [] for label in configs}
+            firsts: dict[str, Dataset] = {}
+            for run in range(runs):
+                order = list(configs) if run % 2 == 0 else list(configs)[::-1]
+                for number, label in enumerate(order):
+                    directory = tmp / f"series-{run}-{number}"
+                    paths, ds = write_series(directory, slices, size, seed=500 + 10 * run + number)
+                    firsts.setdefault(label, ds)
+                    stores[label].append(storescu(ports[label], BRIDGE, paths))
+                    shutil.rmtree(directory)
+            gets: dict[str, list[float]] = {label: [] for label in configs}
+            for run in range(runs):
+                for label in configs if run % 2 == 0 else list(configs)[::-1]:
+                    first = firsts[label]
+                    out = tmp / f"get-{label}-{run}".replace(" ", "-")
+                    out.mkdir()
+                    start = time.perf_counter()
+                    run_dcmtk(
+                        "getscu", "-S", "-k", "QueryRetrieveLevel=SERIES",
+                        "-k", f"StudyInstanceUID={first.StudyInstanceUID}",
+                        "-k", f"SeriesInstanceUID={first.SeriesInstanceUID}",
+                        "-od", str(out), "-aet", SCU, "-aec", BRIDGE, "127.0.0.1",
+                        str(ports[label]),
+                    )  # fmt: skip
+                    gets[label].append(time.perf_counter() - start)
+                    received = len(list(out.iterdir()))
+                    if received != slices:
+                        raise RuntimeError(f"getscu received {received}, expected {slices}")
+                    shutil.rmtree(out)
+            base_store = rate(slices, stores["trail off"])
+            base_get = rate(slices, gets["trail off"])
+            for label in configs:
+                store, get = rate(slices, stores[label]), rate(slices, gets[label])
+                store_cost, get_cost = base_store / store - 1, base_get / get - 1
+                print(
+                    f"  {label:15s} C-STORE {store:7.1f} instances/s ({store_cost:+4.0%})   "
+                    f"C-GET {get:7.1f} instances/s ({get_cost:+4.0%})"
+                )

@@ -57,15 +57,17 @@ from tests.support.server import free_port  # noqa: E402
 
 
 @contextmanager
-def api_process(env: dict[str, str], workers: int = WORKERS) -> Iterator[str]:
-    """The API in its own process (*workers* uvicorn workers) on a free port; yields the
-    DICOMweb root."""
+def api_process(
+    env: dict[str, str], workers: int = WORKERS, factory: str = "pacs_api.main:create_app"
+) -> Iterator[str]:
+    """The API in its own process (*workers* uvicorn workers, the app made by *factory*) on a
+    free port; yields the DICOMweb root."""
     port = free_port()
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        "pacs_api.main:create_app",
+        factory,
         "--factory",
         "--host",
         "127.0.0.1",
@@ -77,7 +79,8 @@ def api_process(env: dict[str, str], workers: int = WORKERS) -> Iterator[str]:
         "warning",
         "--no-access-log",
     ]
-    process = subprocess.Popen(command, env={**os.environ, **env})
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": path, **env})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -334,8 +337,8 @@ def main() -> None:
     parser.add_argument("--deployments", default="sqlite-fs,postgresql-s3")
     parser.add_argument(
         "--sections",
-        default="dicomweb,dimse,exporter,scale",
-        help="dicomweb (per deployment), dimse (bridge), exporter, scale",
+        default="dicomweb,dimse,exporter,scale,audit",
+        help="dicomweb (per deployment), dimse (bridge), exporter, scale, audit (its cost)",
     )
     parser.add_argument(
         "--scale-instances",
@@ -365,6 +368,20 @@ def main() -> None:
         from bench.scale import bench_scale
 
         bench_scale(args.scale_database, args.scale_instances, args.runs, api_process)
+    if "audit" in sections:
+        from bench.audit import WITHOUT_AUDIT, bench_audit
+        from bench.dimse import bench_dimse_audit
+
+        for name in args.deployments.split(","):
+            bench_audit(name.strip(), deployment, api_process, 20, args.size, args.runs)
+        with (
+            tempfile.TemporaryDirectory(prefix="pacs-bench-") as tmp,
+            deployment("sqlite-fs", Path(tmp) / "on") as env_on,
+            deployment("sqlite-fs", Path(tmp) / "off") as env_off,
+            api_process(env_on) as url_on,
+            api_process(env_off, factory=WITHOUT_AUDIT) as url_off,
+        ):
+            bench_dimse_audit(url_on, url_off, min(args.slices, 100), args.size, args.runs)
 
 
 if __name__ == "__main__":

@@ -294,6 +294,7 @@ def test_post_audit_appends_valid_records_refuses_bad_400(
 
 def test_audit_rows_refuse_update_and_delete(api: TestClient, settings: Settings) -> None:
     api.get("/dicom-web/studies")
+    assert api.app.state.audit.flush(30)  # type: ignore[attr-defined]  # the group commit
     engine = make_engine(settings.database_url)
     try:
         for statement in (
@@ -329,8 +330,10 @@ def test_probes_metrics_ui_not_audited(api: TestClient) -> None:
 def test_database_down_record_kept_in_stream_error_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The index database unreachable (a PostgreSQL port nobody listens on): the record still
-    goes to the stream, and an error says it is not in the table."""
+    """The index database unreachable (a PostgreSQL port nobody listens on): the record goes
+    to the stream at once; the table is retried until the stop, then an error names the
+    record's request id as not in the table (tests/api/test_audit_writer.py: the database
+    coming back)."""
     from pacs_api.audit.log import AuditLog
     from pacs_common.audit import AuditRecord
 
@@ -338,14 +341,18 @@ def test_database_down_record_kept_in_stream_error_logged(
 
     engine = make_engine(f"postgresql://pacs@127.0.0.1:{free_port()}/nothing?connect_timeout=2")
     log = AuditLog(engine, tmp_path / "audit.jsonl")
+    log.writer.close_wait = 0.5
     record = AuditRecord.model_validate(_bridge_record(request_id="rid-1"))
     with caplog.at_level("INFO"):
         log.append([record])
-    log.close()
+        [line] = _lines(tmp_path / "audit.jsonl")  # in the stream before append returned
+        assert not log.flush(timeout=0.3)
+        log.close()
     engine.dispose()
-    [line] = _lines(tmp_path / "audit.jsonl")
     assert line["pacs"]["request_id"] == "rid-1"
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert len(errors) == 1 and "not stored in the index database" in errors[0].getMessage()
+    assert "cannot take audit records now" in errors[0].getMessage()
+    assert "1 audit record(s) not stored in the audit_event table" in errors[-1].getMessage()
+    assert errors[-1].request_ids == ["rid-1"]  # type: ignore[attr-defined]
     streamed = [r for r in caplog.records if r.name == "pacs.audit"]
     assert len(streamed) == 1 and streamed[0].audit == line  # type: ignore[attr-defined]

@@ -14,12 +14,16 @@ and delivered to the API's audit log.
 
 Each record has the calling AE title and peer address as the requestor, the bridge's AE title
 as the called AE, the operation's request id, the final DIMSE status (the outcome: success or
-warning 0, cancel or failure 4). It is appended to the ``audit_outbox`` table of the bridge's
-own database in the association's thread (durable before the next operation), and written to
-the bridge's JSON-lines stream (:class:`pacs_common.audit.AuditStream`). :class:`AuditSender`
-posts the outbox in batches to ``POST /audit`` over the bridge's HTTP client, deletes the rows
-the API took (2xx), and retries with backoff while the API is unreachable or refuses; the
-bridge never touches the API's tables.
+warning 0, cancel or failure 4). The association's thread writes it to the bridge's JSON-lines
+stream (:class:`pacs_common.audit.AuditStream`, before the next operation) and queues it for
+the ``audit_outbox`` table of the bridge's own database, where the process's group-commit
+writer (:class:`pacs_common.audit_writer.AuditWriter`) inserts the waiting records of every
+association in one transaction: no operation waits for a disk flush of its own. A clean stop
+stores them all; a crash may lose from the outbox the records of its last moments (each is in
+the stream). :class:`AuditSender` posts the outbox every ``audit_interval`` (not per record:
+one ``POST /audit``, one commit at the API, for all that waits) in batches to ``POST /audit``
+over the bridge's HTTP client, deletes the rows the API took (2xx), and retries with backoff
+while the API is unreachable or refuses; the bridge never touches the API's tables.
 """
 
 from __future__ import annotations
@@ -28,9 +32,8 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
@@ -38,10 +41,10 @@ from pacs_common.audit import (
     MAX_LISTED_INSTANCES,
     Action,
     AuditRecord,
-    AuditStream,
     Outcome,
     Source,
 )
+from pacs_common.audit_writer import AuditWriter, Pending
 from pacs_common.client import bearer
 from pacs_common.observability.requestid import current_request_id
 from pacs_common.uids import is_valid_uid
@@ -90,12 +93,12 @@ class AuditOutbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def append(self, records: list[AuditRecord]) -> None:
-        now = datetime.now(UTC)
+    def store(self, pending: Sequence[Pending]) -> None:
+        """Insert *pending* records in one transaction (the :class:`AuditWriter`'s store)."""
         with self.engine.begin() as connection:
             connection.execute(
                 insert(audit_outbox),
-                [{"record": r.model_dump_json(), "created_at": now} for r in records],
+                [{"record": r.model_dump_json(), "created_at": at} for r, at in pending],
             )
 
     def take(self, limit: int) -> list[tuple[int, dict[str, Any]]]:
@@ -222,12 +225,8 @@ class _Operation:
 class AuditTap:
     """Turns the associations' events into audit records (see the module)."""
 
-    def __init__(
-        self, outbox: AuditOutbox, stream: AuditStream, on_append: Callable[[], None]
-    ) -> None:
-        self.outbox = outbox
-        self.stream = stream
-        self.on_append = on_append
+    def __init__(self, writer: AuditWriter) -> None:
+        self.writer = writer
         self._lock = threading.Lock()
         self._pending: dict[tuple[int, int], _Operation] = {}
 
@@ -327,17 +326,12 @@ class AuditTap:
             log.exception("the audit record of a %s could not be made", command)
 
     def _append(self, record: AuditRecord) -> None:
-        """Durable in the outbox, then in the stream; a failure is logged, never raised into
-        the association."""
+        """In the stream now, in the outbox with the next group commit; a failure is logged,
+        never raised into the association."""
         try:
-            self.outbox.append([record])
+            self.writer.append([record])
         except Exception:
-            log.exception(
-                "audit record %s not kept in the outbox (in the audit stream only)",
-                record.event_id,
-            )
-        self.stream.write(record)
-        self.on_append()
+            log.exception("audit record %s not kept (see the errors before)", record.event_id)
 
 
 def _operation_record(

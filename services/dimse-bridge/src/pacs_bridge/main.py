@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import httpx
 from pacs_common import statuses
 from pacs_common.audit import AuditStream
+from pacs_common.audit_writer import AuditWriter
 from pacs_common.auth.authenticator import Authenticator
 from pacs_common.changefeed import ChangeFeedClient
 from pacs_common.client import DicomWebClient
@@ -190,7 +191,7 @@ class Bridge:
     router: Router
     admin: AdminServer
     audit: AuditSender
-    audit_stream: AuditStream
+    audit_writer: AuditWriter
     tls: ssl.SSLContext | None = None
     server: ThreadedAssociationServer | None = None
     _closed: bool = field(default=False, repr=False)
@@ -254,8 +255,9 @@ class Bridge:
             self.server.shutdown()
             self.server = None
         self.ae.shutdown()
-        self.audit.stop()  # after the associations ended: their last records go out too
-        self.audit_stream.close()
+        self.audit_writer.close()  # after the associations ended: their records in the outbox
+        self.audit.stop()  # ... and then to the API
+        self.audit_writer.stream.close()
         self.http.close()
         self.queue.engine.dispose()
 
@@ -323,7 +325,9 @@ def create_bridge(
         interval=settings.audit_interval,
         token=token,
     )
-    stream = AuditStream(settings.audit_log_path)
+    stream = AuditStream(settings.audit_log_path)  # then the outbox, in batches
+    # the sender takes the outbox every audit_interval: one POST /audit for many records
+    writer = AuditWriter(stream, outbox.store, table="audit_outbox")
     assert settings.changefeed_url is not None  # derived by the settings validator
     feed = ChangeFeedClient(http, settings.changefeed_url, token=token)
     router = Router(
@@ -346,11 +350,11 @@ def create_bridge(
         http,
         live,
         load,
-        handlers(live, dicomweb, metrics, AuditTap(outbox, stream, sender.wake)),
+        handlers(live, dicomweb, metrics, AuditTap(writer)),
         queue,
         router,
         admin,
         sender,
-        stream,
+        writer,
         tls,
     )

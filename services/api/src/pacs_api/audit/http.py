@@ -20,7 +20,9 @@ Not audited: the probes, ``/metrics``, the dashboard's static files, the OpenAPI
 ``OPTIONS`` (capabilities, CORS preflight), ``/usage`` (counts and bytes, no patient data), a
 change-feed poll that returned nothing, and ``POST /audit`` that succeeded (its records are
 the audit). The records are appended in a worker thread after the response went out: the
-user's request is never held up or failed by its audit record.
+user's request is never held up or failed by its audit record. Appending writes the stream
+line and queues the row for the process's group-commit writer (:mod:`pacs_api.audit.log`): no
+request pays a database commit of its own.
 """
 
 from __future__ import annotations

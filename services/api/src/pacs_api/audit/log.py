@@ -6,27 +6,31 @@ database, and one line of the JSON-lines stream, the DICOM audit message of PS3.
 (stdout/stderr in containers, where a log shipper takes it to a syslog/ATNA repository) and,
 when ``audit_log_path`` is set, a file the records are appended to, flushed line by line.
 
-A record is never dropped without a trace: when the database cannot take it, the stream still
-gets it, and an error saying so is logged with the record's request id.
+The stream line is written before :meth:`AuditLog.append` returns; the row is committed by
+the process's group-commit writer (:class:`pacs_common.audit_writer.AuditWriter`): one
+transaction for all the records that wait, so a request costs no disk flush of its own. A
+record is never dropped without a trace: while the database is down the writer retries, in
+order, and a record the table never gets (the database down longer than the queue holds, or at
+the stop) is in the stream, with an error naming its request id. A clean stop
+(:meth:`AuditLog.close`, in the app's lifespan) stores everything first; a crash may lose from
+the table the records of its last moments, never from the stream.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pacs_common.audit import AuditRecord, AuditStream, now
+from pacs_common.audit import AuditRecord, AuditStream
+from pacs_common.audit_writer import AuditWriter, Pending
 from sqlalchemy import Engine, func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from pacs_api.audit.tables import AuditEvent
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,25 +52,31 @@ class AuditLog:
     def __init__(self, engine: Engine, path: Path | None = None) -> None:
         self.engine = engine
         self.stream = AuditStream(path)
+        self.writer = AuditWriter(self.stream, self._insert, table="audit_event")
 
-    def append(self, records: list[AuditRecord], *, received_at: datetime | None = None) -> None:
-        """Append *records* to the table and the stream (blocking: call from a thread)."""
-        if not records:
-            return
-        received = received_at or now()
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(AuditEvent), [_row(r, received) for r in records])
-        except SQLAlchemyError as exc:
-            log.error(
-                "%d audit record(s) not stored in the index database (kept in the audit "
-                "stream only): %s",
-                len(records),
-                exc,
-                extra={"request_ids": sorted({r.request_id for r in records})},
-            )
+    def append(
+        self, records: Sequence[AuditRecord], *, received_at: datetime | None = None
+    ) -> None:
+        """Write *records* to the stream and queue them for the table (may wait for room in
+        the queue: call from a thread); raises nothing a database failure causes."""
+        self.writer.append(records, received_at=received_at)
+
+    def append_now(self, records: Sequence[AuditRecord], *, received_at: datetime) -> None:
+        """Commit *records* to the table in one transaction of their own, then write them to
+        the stream: for records another service keeps until we took them (``POST /audit``),
+        so that an acknowledgement means committed. Raises the database's error."""
+        self._insert([(record, received_at) for record in records])
         for record in records:
             self.stream.write(record)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the records appended so far are in the table (False: *timeout* passed
+        first, the database failing)."""
+        return self.writer.flush(timeout)
+
+    def _insert(self, pending: Sequence[Pending]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(insert(AuditEvent), [_row(r, received) for r, received in pending])
 
     def search(self, where: AuditFilter, limit: int, offset: int) -> tuple[list[AuditEvent], int]:
         """Records matching *where*, newest first, and how many match in all."""
@@ -99,6 +109,8 @@ class AuditLog:
         return rows, total
 
     def close(self) -> None:
+        """Store what waits (the writer's ``close_wait`` at most), then close the stream."""
+        self.writer.close()
         self.stream.close()
 
 
