@@ -12,6 +12,7 @@ from pacs_common.client import DicomWebClient
 from pacs_common.synthetic import iter_ct_series, to_bytes
 
 from tests.observability.scrape import label_values, scrape, value
+from tests.support import incomplete
 
 SERIES_ROUTE = "/dicom-web/studies/{study}/series"
 
@@ -60,6 +61,20 @@ def test_metrics_stow_failed_instance_counted(api_url: str) -> None:
     assert value(samples, "pacs_stow_instances_total", outcome="stored") == 1
     assert value(samples, "pacs_stow_instances_total", outcome="failed") == 1
     assert value(samples, "pacs_stow_bytes_total") == len(to_bytes(first))
+
+
+def test_metrics_quarantine_entries_and_audit_waiting(api_url: str) -> None:
+    """The quarantine gauge counts the index's entries at scrape time (an incomplete image
+    sent twice is one entry); the audit gauge is a count of records not yet in the table."""
+    assert value(scrape(f"{root(api_url)}/metrics"), "pacs_quarantine_entries") == 0
+    with httpx.Client(timeout=30) as http:
+        dicomweb = DicomWebClient(http, api_url)
+        for body in (incomplete.truncated(seed=73), incomplete.truncated(seed=73)):
+            assert not dicomweb.store([body]).ok
+        assert not dicomweb.store([incomplete.header_only(seed=74)]).ok
+    samples = scrape(f"{root(api_url)}/metrics")
+    assert value(samples, "pacs_quarantine_entries") == 2
+    assert value(samples, "pacs_audit_records_waiting") >= 0
 
 
 def test_request_id_echoed_and_in_access_record(

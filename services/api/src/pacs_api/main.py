@@ -23,6 +23,7 @@ from pacs_api.index.db import make_engine, migrate
 from pacs_api.index.repository import Index
 from pacs_api.ingest.pipeline import writer_pool
 from pacs_api.limits import install_limits
+from pacs_api.quarantine.repository import QuarantineRepository
 from pacs_api.routes import include_routes
 from pacs_api.settings import Settings
 
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = Authenticator.from_settings(settings)
     install_error_handlers(app)
     install_cors(app, settings)
-    observability.install(app)  # X-Request-ID, access log, GET /metrics
+    # X-Request-ID, access log, GET /metrics (with the quarantine and audit gauges)
+    observability.install(app, QuarantineRepository(engine), audit)
     include_routes(app)
     install_limits(app, settings)  # body read timeout (408), rate limit (429); innermost
     app.add_middleware(AuditMiddleware, audit=lambda: audit)  # outermost: sees every answer

@@ -6,7 +6,13 @@
 - ``pacs_stow_instances_total{outcome="stored"|"failed"}``: instances of STOW-RS requests,
   stored (ReferencedSOPSequence) or refused (FailedSOPSequence); a request refused as a whole
   (400, 413, 415, 503) counts no instance, only its HTTP status;
-- ``pacs_stow_bytes_total``: bytes of the instances stored (as received, Part 10).
+- ``pacs_stow_bytes_total``: bytes of the instances stored (as received, Part 10);
+- ``pacs_quarantine_entries``: images held in the quarantine (incomplete Pixel Data), counted
+  in the index at scrape time (the same answer from every process and replica): an operator
+  alerts on it rising, since each entry is an image a modality sent that is not in the archive;
+- ``pacs_audit_records_waiting``: audit records the answering process has written to its
+  stream but not yet to the ``audit_event`` table (group commit; it grows while the database is
+  away, and what waits when a process crashes is in the stream only).
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
 from pacs_common.observability.http import install_observability
-from pacs_common.observability.metrics import Metrics
+from pacs_common.observability.metrics import GaugeCollector, Metrics
 from prometheus_client import Counter
 
+from pacs_api.audit.log import AuditLog
 from pacs_api.ingest.pipeline import InstanceResult
+from pacs_api.quarantine.repository import QuarantineRepository
 
 SERVICE = "pacs_api"
 
@@ -55,11 +63,28 @@ class ApiMetrics:
         self.stow_bytes.inc(size)
 
 
-def install(app: FastAPI) -> None:
-    """The request-id middleware, the HTTP metrics and ``GET /metrics`` on *app*."""
+def install(app: FastAPI, quarantine: QuarantineRepository, audit: AuditLog) -> None:
+    """The request-id middleware, the HTTP metrics and ``GET /metrics`` on *app*, with the
+    gauges read at scrape time from *quarantine* and *audit*."""
     metrics = Metrics()
     install_observability(app, metrics, service=SERVICE)
     app.state.api_metrics = ApiMetrics(metrics)
+    metrics.add_collector(
+        GaugeCollector(
+            "pacs_quarantine_entries",
+            "Images held in the quarantine (incomplete Pixel Data), not in the archive.",
+            [],
+            lambda: [((), float(quarantine.count()))],
+        )
+    )
+    metrics.add_collector(
+        GaugeCollector(
+            "pacs_audit_records_waiting",
+            "Audit records of this process in its stream, not yet in the audit table.",
+            [],
+            lambda: [((), float(audit.waiting))],
+        )
+    )
 
 
 def api_metrics(request: Request) -> ApiMetrics:

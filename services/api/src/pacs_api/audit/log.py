@@ -69,6 +69,11 @@ class AuditLog:
         for record in records:
             self.stream.write(record)
 
+    @property
+    def waiting(self) -> int:
+        """Records in the stream, not yet in the table."""
+        return self.writer.waiting
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the records appended so far are in the table (False: *timeout* passed
         first, the database failing)."""

@@ -83,6 +83,12 @@ class QuarantineRepository:
             ).scalars()
             return list(rows), int(total or 0)
 
+    def count(self) -> int:
+        """How many entries the quarantine holds."""
+        with self._session() as session:
+            total = session.execute(select(func.count()).select_from(QuarantineEntry)).scalar()
+            return int(total or 0)
+
     def remove(self, entry_id: str) -> bool:
         with self._session(write=True) as session:
             result = session.connection().execute(
