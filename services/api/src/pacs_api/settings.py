@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 
-from pacs_common.auth.settings import AuthSettings, refusal
-from pacs_common.network import is_loopback
+from pacs_common.auth.settings import AuthSettings, require_authentication
+from pacs_common.network import check_origins
 from pacs_common.observability.logs import LogFormat
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$", re.IGNORECASE)
 
 
 class OverwritePolicy(StrEnum):
@@ -151,14 +148,14 @@ class Settings(AuthSettings, BaseSettings):
     def _secure_by_default(self) -> Settings:
         """Refuse to serve the network without authentication (ARCHITECTURE.md, secure by
         default), saying how to configure it."""
-        if (
-            not is_loopback(self.host)
-            and not self.auth_configured
-            and not self.allow_unauthenticated_network
-        ):
-            raise ValueError(
-                refusal("the API", self.host, "PACS_API_", "ALLOW_UNAUTHENTICATED_NETWORK")
-            )
+        require_authentication(
+            self,
+            service="the API",
+            host=self.host,
+            env_prefix="PACS_API_",
+            flag="ALLOW_UNAUTHENTICATED_NETWORK",
+            waived=self.allow_unauthenticated_network,
+        )
         return self
 
     @model_validator(mode="after")
@@ -172,13 +169,7 @@ class Settings(AuthSettings, BaseSettings):
     @classmethod
     def _check_origins(cls, origins: list[str]) -> list[str]:
         """An origin is a scheme and host with an optional port, no path (RFC 6454 §7)."""
-        for origin in origins:
-            if origin != "*" and not _ORIGIN.match(origin):
-                raise ValueError(
-                    f"{origin!r} is not an origin: write scheme://host[:port] without a path "
-                    'or trailing slash, or "*"'
-                )
-        return origins
+        return check_origins(origins)
 
     @field_validator("public_url", "ui_exporter_url", "ui_bridge_status_url", "ui_ohif_url")
     @classmethod

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pacs_common.auth.settings import AuthSettings, refusal
+from pacs_common.auth.settings import AuthSettings, require_authentication
 from pacs_common.dimse import validate_ae_title
 from pacs_common.launch import settings_faults
 from pacs_common.network import check_origins, is_loopback
@@ -333,19 +333,14 @@ class Settings(AuthSettings, BaseSettings):
             self.changefeed_url = f"{root}/changefeed"
         if self.audit_url is None:
             self.audit_url = f"{self.dicomweb_url.rpartition('/')[0]}/audit"
-        if (
-            not is_loopback(self.admin_host)
-            and not self.auth_configured
-            and not self.admin_allow_unauthenticated_network
-        ):
-            raise ValueError(
-                refusal(
-                    "the bridge's status API (admin_host)",
-                    self.admin_host,
-                    ENV_PREFIX,
-                    "ADMIN_ALLOW_UNAUTHENTICATED_NETWORK",
-                )
-            )
+        require_authentication(
+            self,
+            service="the bridge's status API (admin_host)",
+            host=self.admin_host,
+            env_prefix=ENV_PREFIX,
+            flag="ADMIN_ALLOW_UNAUTHENTICATED_NETWORK",
+            waived=self.admin_allow_unauthenticated_network,
+        )
         return self
 
     @model_validator(mode="after")

@@ -7,8 +7,8 @@ from the API that ``make run`` starts beside it. PostgreSQL and S3 are one URL e
 
 from __future__ import annotations
 
-from pacs_common.auth.settings import AuthSettings, refusal
-from pacs_common.network import check_origins, is_loopback
+from pacs_common.auth.settings import AuthSettings, require_authentication
+from pacs_common.network import check_origins
 from pacs_common.observability.logs import LogFormat
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -107,16 +107,14 @@ class Settings(AuthSettings, BaseSettings):
     def _secure_by_default(self) -> Settings:
         """Refuse to serve the network without authentication (ARCHITECTURE.md, secure by
         default), saying how to configure it."""
-        if (
-            not is_loopback(self.host)
-            and not self.auth_configured
-            and not self.allow_unauthenticated_network
-        ):
-            raise ValueError(
-                refusal(
-                    "the exporter", self.host, "PACS_EXPORTER_", "ALLOW_UNAUTHENTICATED_NETWORK"
-                )
-            )
+        require_authentication(
+            self,
+            service="the exporter",
+            host=self.host,
+            env_prefix="PACS_EXPORTER_",
+            flag="ALLOW_UNAUTHENTICATED_NETWORK",
+            waived=self.allow_unauthenticated_network,
+        )
         return self
 
     @field_validator("dicomweb_url")

@@ -149,3 +149,19 @@ def refusal(service: str, host: str, env_prefix: str, flag: str) -> str:
         f"Or bind 127.0.0.1; or, only behind a proxy that authenticates every request, set "
         f"{env_prefix}{flag}=true"
     )
+
+
+def require_authentication(
+    settings: AuthSettings,
+    *,
+    service: str,
+    host: str,
+    env_prefix: str,
+    flag: str,
+    waived: bool,
+) -> None:
+    """Raise ``ValueError`` (with :func:`refusal`'s how-to) when *service* would listen on the
+    non-loopback *host* with no authentication in *settings*, unless its opt-out *flag* is set
+    (*waived*): secure by default (ARCHITECTURE.md)."""
+    if not is_loopback(host) and not settings.auth_configured and not waived:
+        raise ValueError(refusal(service, host, env_prefix, flag))
