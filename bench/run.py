@@ -43,6 +43,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+from pacs_common.launch import WORKER_HEALTHCHECK_SECONDS
 from pacs_common.media import encode_multipart_related
 from pacs_common.synthetic import iter_ct_series, to_bytes
 
@@ -75,6 +76,9 @@ def api_process(
         str(port),
         "--workers",
         str(workers),
+        # uvicorn's 5 s default kills workers still importing on a loaded machine
+        "--timeout-worker-healthcheck",
+        str(WORKER_HEALTHCHECK_SECONDS),
         "--log-level",
         "warning",
         "--no-access-log",

@@ -13,12 +13,9 @@ import hashlib
 import io
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,8 +30,8 @@ from pacs_common.storage import ObjectStore, open_store
 from pacs_common.synthetic import iter_ct_series, synthetic_uid, to_bytes
 
 from tests.support import postgres
+from tests.support.api_process import api_process
 from tests.support.seaweedfs import SeaweedFS
-from tests.support.server import free_port
 
 CLIENTS = 4
 PER_CLIENT = 250  # 1,000 instances in all, one series per client
@@ -60,40 +57,6 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[
             "PACS_API_S3_ACCESS_KEY": seaweed.access_key,
             "PACS_API_S3_SECRET_KEY": seaweed.secret_key,
         }
-
-
-@contextmanager
-def api_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``uvicorn pacs_api.main:create_app`` in its own process; yields it and its DICOMweb
-    root once ready; stops it (if still alive) by its PID afterwards."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "pacs_api.main:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"the API did not become ready:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield process, f"{url}/dicom-web"
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def instances() -> list[list[bytes]]:

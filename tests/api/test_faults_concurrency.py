@@ -12,12 +12,7 @@ concurrent C-STOREs of one instance all succeed and leave one copy.
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -36,8 +31,9 @@ from pacs_common.storage import open_store
 from pacs_common.synthetic import to_bytes
 from pynetdicom import AE, evt
 
+from tests.support.api_process import api_process
 from tests.support.dicom import ct_datasets, failed, referenced, values
-from tests.support.server import free_port, running_api
+from tests.support.server import running_api
 
 SENDERS = 20
 T = TypeVar("T")
@@ -52,39 +48,10 @@ def env_of(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def api_workers(settings: Settings, log: Path, workers: int = 2) -> Iterator[str]:
-    """``uvicorn --workers N pacs_api.main:create_app`` on a free port; yields the DICOMweb
-    root once ready; stops it (SIGTERM, then SIGKILL) by its PID afterwards."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "pacs_api.main:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    command += ["--log-level", "warning"]
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **env_of(settings)},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"the API did not become ready:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield f"{url}/dicom-web"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """The API with *workers* uvicorn worker processes on *settings*' deployment; yields its
+    DICOMweb root once ready."""
+    with api_process(env_of(settings), log, workers=workers) as (_, url):
+        yield url
 
 
 def at_once(calls: list[Callable[[], T]]) -> list[T]:

@@ -37,7 +37,8 @@ from pacs_common.media import encode_multipart_related
 from pacs_common.storage import open_store
 from pacs_common.synthetic import iter_ct_series, synthetic_uid, to_bytes
 
-from tests.api.test_faults import api_process, sop_uid
+from tests.api.test_faults import sop_uid
+from tests.support.api_process import api_process
 from tests.support.postgres_cluster import PostgresCluster, StopMode
 
 CLIENTS = 3
