@@ -39,7 +39,11 @@ def api(tmp_path: Path) -> Iterator[str]:
         database_url=f"sqlite:///{tmp_path / 'index.sqlite3'}",
         store_url=f"file://{tmp_path / 'objects'}",
         auth_api_keys=[
-            {"name": "exporter", "sha256": key_digest(EXPORTER_KEY), "scopes": ["read", "write"]},
+            {
+                "name": "exporter",
+                "sha256": key_digest(EXPORTER_KEY),
+                "scopes": ["read", "write", "audit"],
+            },
             {"name": "operator", "sha256": key_digest(OPERATOR_KEY), "scopes": ["write"]},
         ],
     )

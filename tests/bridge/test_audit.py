@@ -227,7 +227,7 @@ def test_records_kept_while_the_api_is_down_then_delivered(tmp_path: Path) -> No
         assert dcmtk("echoscu", *peer_args(running, SCU)).returncode == 0
         dcmtk("storescu", *peer_args(running, SCU), *paths)  # refused: no archive to store to
         wait_for(lambda: outbox.count() == 4, "two associations and two operations kept")
-        assert running.bridge.audit.failures > 0
+        wait_for(lambda: running.bridge.audit.failures > 0, "a delivery attempt failed")
         with running_api(settings, port):
             wait_for(lambda: outbox.count() == 0, "the outbox delivered once the API is back")
             events = Site(running, root, tmp_path / "unused").audit()

@@ -20,23 +20,20 @@ the ``audit_outbox`` table of the bridge's own database, where the process's gro
 writer (:class:`pacs_common.audit_writer.AuditWriter`) inserts the waiting records of every
 association in one transaction: no operation waits for a disk flush of its own. A clean stop
 stores them all; a crash may lose from the outbox the records of its last moments (each is in
-the stream). :class:`AuditSender` posts the outbox every ``audit_interval`` (not per record:
-one ``POST /audit``, one commit at the API, for all that waits) in batches to ``POST /audit``
-over the bridge's HTTP client, deletes the rows the API took (2xx), and retries with backoff
-while the API is unreachable or refuses; the bridge never touches the API's tables.
+the stream). The outbox's delivery to the API (``POST /audit`` every ``audit_interval``, in
+batches, deleted once the API took them, retried with backoff) is the one every service shares:
+:mod:`pacs_common.audit_outbox`; the bridge never touches the API's tables.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-import httpx
 from pacs_common.audit import (
     MAX_LISTED_INSTANCES,
     Action,
@@ -44,8 +41,7 @@ from pacs_common.audit import (
     Outcome,
     Source,
 )
-from pacs_common.audit_writer import AuditWriter, Pending
-from pacs_common.client import bearer
+from pacs_common.audit_writer import AuditWriter
 from pacs_common.observability.requestid import current_request_id
 from pacs_common.uids import is_valid_uid
 from pydicom.dataset import Dataset
@@ -58,10 +54,6 @@ from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.status import code_to_category
-from sqlalchemy import Engine, delete, func, insert, select
-
-from pacs_bridge.routing.queue import Backoff
-from pacs_bridge.routing.tables import audit_outbox
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -82,128 +74,6 @@ _SUB_OPERATIONS = (
     "NumberOfFailedSuboperations",
     "NumberOfWarningSuboperations",
 )
-
-
-# -- the outbox ------------------------------------------------------------------------------
-
-
-class AuditOutbox:
-    """Records waiting for the API, in the bridge's database (``audit_outbox``)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def store(self, pending: Sequence[Pending]) -> None:
-        """Insert *pending* records in one transaction (the :class:`AuditWriter`'s store)."""
-        with self.engine.begin() as connection:
-            connection.execute(
-                insert(audit_outbox),
-                [{"record": r.model_dump_json(), "created_at": at} for r, at in pending],
-            )
-
-    def take(self, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        """The oldest *limit* records (not removed)."""
-        statement = select(audit_outbox.c.id, audit_outbox.c.record)
-        with self.engine.connect() as connection:
-            rows = connection.execute(statement.order_by(audit_outbox.c.id).limit(limit)).all()
-        return [(int(row[0]), json.loads(row[1])) for row in rows]
-
-    def remove(self, ids: list[int]) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(delete(audit_outbox).where(audit_outbox.c.id.in_(ids)))
-
-    def count(self) -> int:
-        with self.engine.connect() as connection:
-            statement = select(func.count()).select_from(audit_outbox)
-            return int(connection.execute(statement).scalar_one())
-
-
-# -- delivery to the API ---------------------------------------------------------------------
-
-
-class AuditSender:
-    """Posts the outbox to the API's ``POST /audit`` in a background thread (see the module)."""
-
-    def __init__(
-        self,
-        outbox: AuditOutbox,
-        http: httpx.Client,
-        url: str,
-        *,
-        batch_size: int,
-        backoff: Backoff,
-        interval: float,
-        token: str | None = None,
-    ) -> None:
-        self.outbox = outbox
-        self.http = http
-        self.url = url
-        self._auth = bearer(token)  # the bridge's key at the API, with the audit scope
-        self.batch_size = batch_size
-        self.backoff = backoff
-        self.interval = interval
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.failures = 0
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="audit-sender", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Stop after one last attempt to deliver what is waiting (what is left stays in the
-        outbox for the next start)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def send_once(self) -> bool:
-        """Post one batch; True when the outbox may hold more to send now."""
-        batch = self.outbox.take(self.batch_size)
-        if not batch:
-            return False
-        try:
-            answer = self.http.post(self.url, json=[record for _, record in batch], auth=self._auth)
-        except httpx.HTTPError as exc:
-            return self._failed(f"the API is unreachable: {exc}", len(batch))
-        if not answer.is_success:
-            return self._failed(f"the API answered {answer.status_code}: {answer.text}", len(batch))
-        self.outbox.remove([row_id for row_id, _ in batch])
-        self.failures = 0
-        return True
-
-    def _failed(self, reason: str, waiting: int) -> bool:
-        self.failures += 1
-        log.warning(
-            "%d audit record(s) wait in the outbox (attempt %d): %s",
-            waiting,
-            self.failures,
-            reason[:500],
-        )
-        return False
-
-    def _run(self) -> None:
-        while True:
-            try:
-                more = self.send_once()
-            except Exception:  # the outbox database; logged, retried
-                log.exception("audit records could not be read from the outbox")
-                self.failures += 1
-                more = False
-            if self._stop.is_set():
-                return
-            if more:
-                continue
-            delay = self.backoff.delay(self.failures) if self.failures else self.interval
-            self._wake.wait(delay)
-            self._wake.clear()
 
 
 # -- observing the associations --------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from pacs_common import statuses
-from pacs_common.audit import AuditStream
+from pacs_common.audit_outbox import AuditSender, OutboxAudit
 from pacs_common.audit_writer import AuditWriter
 from pacs_common.auth.authenticator import Authenticator
 from pacs_common.changefeed import ChangeFeedClient
@@ -40,7 +40,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from pacs_bridge.access import permitted
 from pacs_bridge.admin import AdminServer, create_admin_app
-from pacs_bridge.audit import AuditOutbox, AuditSender, AuditTap
+from pacs_bridge.audit import AuditTap
 from pacs_bridge.errors import status_dataset
 from pacs_bridge.find.handler import FindResponse, find_matches
 from pacs_bridge.live import Live, LiveConfig, ReloadResult, live_config, reload
@@ -51,6 +51,7 @@ from pacs_bridge.retrieve.move import MoveResponse, move_instances, refuse_move
 from pacs_bridge.retrieve.suboperations import SubOperation, refused
 from pacs_bridge.routing.queue import Backoff, Queue
 from pacs_bridge.routing.router import Router, RoutingConfig
+from pacs_bridge.routing.tables import audit_outbox
 from pacs_bridge.settings import Permission, Settings
 from pacs_bridge.sop_classes import (
     PATIENT_ROOT_FIND,
@@ -314,20 +315,9 @@ def create_bridge(
     _config.STORE_SEND_CHUNKED_DATASET = True
     queue = Queue.open(settings.database_url)
     metrics = BridgeMetrics(Metrics(), queue)
-    outbox = AuditOutbox(queue.engine)
-    assert settings.audit_url is not None  # derived by the settings validator
-    sender = AuditSender(
-        outbox,
-        http,
-        settings.audit_url,
-        batch_size=settings.audit_batch_size,
-        backoff=Backoff(settings.audit_retry_initial, settings.audit_retry_max),
-        interval=settings.audit_interval,
-        token=token,
-    )
-    stream = AuditStream(settings.audit_log_path)  # then the outbox, in batches
-    # the sender takes the outbox every audit_interval: one POST /audit for many records
-    writer = AuditWriter(stream, outbox.store, table="audit_outbox")
+    # the records go to the stream at once, then to the outbox by group commit; the sender
+    # takes the outbox every audit_interval: one POST /audit for many records
+    audit = OutboxAudit(queue.engine, audit_outbox, http, settings, token=token)
     assert settings.changefeed_url is not None  # derived by the settings validator
     feed = ChangeFeedClient(http, settings.changefeed_url, token=token)
     router = Router(
@@ -350,11 +340,11 @@ def create_bridge(
         http,
         live,
         load,
-        handlers(live, dicomweb, metrics, AuditTap(writer)),
+        handlers(live, dicomweb, metrics, AuditTap(audit.writer)),
         queue,
         router,
         admin,
-        sender,
-        writer,
+        audit.sender,
+        audit.writer,
         tls,
     )

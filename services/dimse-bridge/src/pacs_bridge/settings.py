@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pacs_common.audit_outbox import AuditOutboxSettings, default_audit_url
 from pacs_common.auth.settings import AuthSettings, require_authentication
 from pacs_common.dimse import validate_ae_title
 from pacs_common.launch import settings_faults
@@ -167,7 +168,7 @@ class Node(BaseModel):
         return host
 
 
-class Settings(AuthSettings, BaseSettings):
+class Settings(AuditOutboxSettings, AuthSettings, BaseSettings):
     """Configuration of the DIMSE bridge (``PACS_BRIDGE_*`` variables, optional config file).
 
     ``dicomweb_token`` is what the bridge presents to the API; the ``auth_*`` fields
@@ -227,20 +228,6 @@ class Settings(AuthSettings, BaseSettings):
     changefeed_url: str | None = Field(
         None, description="The API's change feed (default: beside dicomweb_url, /changefeed)."
     )
-    audit_url: str | None = Field(
-        None,
-        description="The API's POST /audit, where the DIMSE audit records go (default: beside "
-        "dicomweb_url, /audit).",
-    )
-    audit_log_path: Path | None = Field(
-        None,
-        description="File the bridge's audit records are also appended to, one DICOM audit "
-        "message (PS3.15 A.5.1) as JSON per line; they always go to the pacs.audit logger.",
-    )
-    audit_batch_size: int = Field(200, ge=1, le=500, description="Records per POST /audit.")
-    audit_interval: float = Field(1.0, gt=0, description="Seconds between outbox checks.")
-    audit_retry_initial: float = Field(1.0, gt=0, description="First backoff, seconds.")
-    audit_retry_max: float = Field(60.0, gt=0, description="Longest backoff, seconds.")
     routes: tuple[Route, ...] = Field((), description="Store-and-forward route rules.")
     routing_poll_interval: float = Field(1.0, gt=0, description="Seconds between feed polls.")
     routing_page_size: int = Field(500, ge=1, le=10000, description="Feed entries per read.")
@@ -332,7 +319,7 @@ class Settings(AuthSettings, BaseSettings):
                 )
             self.changefeed_url = f"{root}/changefeed"
         if self.audit_url is None:
-            self.audit_url = f"{self.dicomweb_url.rpartition('/')[0]}/audit"
+            self.audit_url = default_audit_url(self.dicomweb_url)
         require_authentication(
             self,
             service="the bridge's status API (admin_host)",

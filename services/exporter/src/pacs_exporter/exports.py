@@ -14,12 +14,13 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pacs_common.database import SQL_INTEGER_MAX
 from pacs_common.storage import ObjectNotFound, StoreError
 from pacs_common.uids import validate_uid
 
+from pacs_exporter.audit import note_job
 from pacs_exporter.deps import QueueDep, StoreDep, WorkersDep
 from pacs_exporter.errors import ExportError
 from pacs_exporter.formats import FORMATS
@@ -54,13 +55,18 @@ def _job(queue: JobQueue, job_id: str) -> Job:
     responses={422: {"description": "Not a valid export (the reasons).", **_PROBLEM}},
 )
 def submit(
-    request: ExportRequest, queue: QueueDep, workers: WorkersDep, response: Response
+    request: ExportRequest,
+    queue: QueueDep,
+    workers: WorkersDep,
+    response: Response,
+    http: Request,
 ) -> ExportJob:
     try:
         request.mesh_options()
     except ExportError as exc:
         raise Unprocessable(exc.reason) from exc
     job = queue.submit(request.study, request.series, request.model_dump(mode="json"))
+    note_job(http, job.id, job.study, job.series, f"requested: {_asked(request)}")
     log.info("export job %s queued", job.id, extra={"job_id": job.id})  # this request -> job
     workers.wake()
     response.headers["Location"] = f"/exports/{job.id}"
@@ -99,8 +105,10 @@ def recent(
     summary="One export job: state, progress, report, error",
     responses={404: _PROBLEM},
 )
-def show(job_id: JobId, queue: QueueDep) -> ExportJob:
-    return ExportJob.of(_job(queue, job_id))
+def show(job_id: JobId, queue: QueueDep, http: Request) -> ExportJob:
+    job = _job(queue, job_id)
+    note_job(http, job.id, job.study, job.series, f"viewed ({job.state.value})")
+    return ExportJob.of(job)
 
 
 @router.get(
@@ -117,11 +125,13 @@ def show(job_id: JobId, queue: QueueDep) -> ExportJob:
         409: {"description": "The job has not succeeded.", **_PROBLEM},
     },
 )
-def download(job_id: JobId, queue: QueueDep, store: StoreDep) -> StreamingResponse:
+def download(job_id: JobId, queue: QueueDep, store: StoreDep, http: Request) -> StreamingResponse:
     job = _job(queue, job_id)
+    asked = ExportRequest.model_validate(job.request)
+    note_job(http, job.id, job.study, job.series, f"mesh: {_asked(asked)}")
     if job.state is not State.SUCCEEDED or job.file_key is None:
         raise Conflict(f"export job {job_id} is {job.state.value}: it has no file")
-    output = FORMATS[ExportRequest.model_validate(job.request).format]
+    output = FORMATS[asked.format]
     try:
         size = store.stat(job.file_key).size
         chunks: Iterator[bytes] = store.open(job.file_key)
@@ -158,10 +168,12 @@ def download(job_id: JobId, queue: QueueDep, store: StoreDep) -> StreamingRespon
         },
     },
 )
-def cancel_or_delete(job_id: JobId, queue: QueueDep, store: StoreDep) -> Response:
+def cancel_or_delete(job_id: JobId, queue: QueueDep, store: StoreDep, http: Request) -> Response:
     job = _job(queue, job_id)
     if not job.finished:
         job = queue.cancel(job_id) or job
+        what = "cancelled" if job.finished else "cancellation requested"
+        note_job(http, job.id, job.study, job.series, what)
         return JSONResponse(
             ExportJob.of(job).model_dump(mode="json"),
             status_code=status.HTTP_200_OK if job.finished else status.HTTP_202_ACCEPTED,
@@ -179,6 +191,14 @@ def cancel_or_delete(job_id: JobId, queue: QueueDep, store: StoreDep) -> Respons
                 f"the files of export job {job_id} could not be deleted ({exc}); the job "
                 "is kept: repeat the DELETE later"
             ) from exc
+    note_job(http, job.id, job.study, job.series, f"{job.state.value} job deleted with its files")
     if queue.remove(job_id) is None:
         raise NotFound(f"no export job {job_id}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _asked(request: ExportRequest) -> str:
+    """What a job asks for, for its audit records."""
+    level = f"preset {request.preset}" if request.preset else f"level {request.level} HU"
+    stored = f", stored back as {request.store_back}" if request.store_back else ""
+    return f"{level}, format {request.format}{stored}"

@@ -3,7 +3,7 @@ workers.
 
 Routes are listed in one place, :mod:`pacs_exporter.routes`; the jobs run in
 :mod:`pacs_exporter.worker` threads (``settings.workers`` per process), started and stopped
-with the application's lifespan.
+with the application's lifespan; every access is audited (:mod:`pacs_exporter.audit`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from pacs_common.audit_outbox import OutboxAudit
 from pacs_common.auth.authenticator import Authenticator
 from pacs_common.client import DicomWebClient
 from pacs_common.observability.metrics import Metrics
@@ -21,8 +22,10 @@ from pacs_common.observability.requestid import request_id_hooks
 from pacs_common.storage import open_store
 
 from pacs_exporter import observability
+from pacs_exporter.audit import AuditMiddleware
 from pacs_exporter.cors import install_cors
 from pacs_exporter.jobs.queue import JobQueue
+from pacs_exporter.jobs.tables import audit_outbox
 from pacs_exporter.problems import install_error_handlers
 from pacs_exporter.routes import include_routes
 from pacs_exporter.settings import Settings
@@ -44,14 +47,18 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     client = DicomWebClient(http, settings.dicomweb_url, token=token)
     metrics = observability.ExporterMetrics(Metrics(), queue)
     workers = Workers(queue, store, client, settings, observer=observer, metrics=metrics)
+    # the audit records: stream, then the outbox in the jobs' database, then POST /audit
+    audit = OutboxAudit(queue.engine, audit_outbox, http, settings, token=token)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        audit.start()
         workers.start()
         try:
             yield
         finally:
             workers.stop()
+            audit.close()  # after the last request: its record stored, then delivered
             http.close()
             store.close()
             queue.close()
@@ -67,10 +74,12 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     app.state.queue = queue
     app.state.store = store
     app.state.workers = workers
+    app.state.audit = audit
     # bearer API keys and JWTs (pacs_common.auth); None: no authentication, loopback only
     app.state.authenticator = Authenticator.from_settings(settings)
     install_error_handlers(app)
     install_cors(app, settings)
     observability.install(app, metrics)  # X-Request-ID, access log, GET /metrics
     include_routes(app)
+    app.add_middleware(AuditMiddleware, writer=audit.writer)  # outermost: sees every answer
     return app

@@ -7,6 +7,7 @@ from the API that ``make run`` starts beside it. PostgreSQL and S3 are one URL e
 
 from __future__ import annotations
 
+from pacs_common.audit_outbox import AuditOutboxSettings, default_audit_url
 from pacs_common.auth.settings import AuthSettings, require_authentication
 from pacs_common.network import check_origins
 from pacs_common.observability.logs import LogFormat
@@ -14,11 +15,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(AuthSettings, BaseSettings):
+class Settings(AuditOutboxSettings, AuthSettings, BaseSettings):
     """Configuration of the mesh exporter, from ``PACS_EXPORTER_*`` environment variables.
 
     ``dicomweb_token`` is what the exporter presents to the API; the ``auth_*`` fields
-    (:mod:`pacs_common.auth.settings`) are what its own callers must present.
+    (:mod:`pacs_common.auth.settings`) are what its own callers must present; the ``audit_*``
+    fields (:mod:`pacs_common.audit_outbox`) where its audit records go.
     """
 
     model_config = SettingsConfigDict(env_prefix="PACS_EXPORTER_", extra="forbid")
@@ -32,8 +34,9 @@ class Settings(AuthSettings, BaseSettings):
     )
     dicomweb_token: SecretStr | None = Field(
         None,
-        description="Bearer token (an API key, or a JWT) sent to the API: the read scope, and "
-        "write to store meshes back into studies. Unset: none sent.",
+        description="Bearer token (an API key, or a JWT) sent to the API: the read scope, "
+        "write to store meshes back into studies, and audit to deliver the exporter's audit "
+        "records (POST /audit). Unset: none sent.",
     )
     dicomweb_timeout: float = Field(
         120.0, gt=0, description="Seconds to wait for each request to the API."
@@ -115,6 +118,12 @@ class Settings(AuthSettings, BaseSettings):
             flag="ALLOW_UNAUTHENTICATED_NETWORK",
             waived=self.allow_unauthenticated_network,
         )
+        return self
+
+    @model_validator(mode="after")
+    def _audit_url(self) -> Settings:
+        if self.audit_url is None:
+            self.audit_url = default_audit_url(self.dicomweb_url)
         return self
 
     @field_validator("dicomweb_url")

@@ -14,7 +14,6 @@ delivery is ``quarantined`` with the reason, until an administrator releases it
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pacs_common.backoff import Backoff as Backoff  # its home; imported from here too
 from pacs_common.changefeed import ChangeKind, ChangePage
 from pacs_common.database import WRITE_OPTION, make_engine, migrate
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
@@ -112,19 +112,6 @@ class DestinationStatus:
     last_error: str
     last_error_at: datetime | None
     last_success_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff between attempts on a failing destination, with ±10 % jitter so
-    that replicas and destinations do not retry in step."""
-
-    initial: float
-    maximum: float
-
-    def delay(self, failures: int) -> float:
-        base = min(self.maximum, self.initial * 2.0 ** max(0, failures - 1))
-        return base * random.uniform(0.9, 1.1)
 
 
 class Queue:

@@ -10,6 +10,7 @@ drops it (``dropped``). ``destination``: each node's backoff after a failed atte
 
 from __future__ import annotations
 
+from pacs_common.audit_outbox import outbox_table
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -70,12 +71,6 @@ destination = Table(
     Column("last_success_at", DateTime(timezone=True), nullable=True),
 )
 
-#: The audit outbox (:mod:`pacs_bridge.audit`): records of DIMSE activity waiting to be
+#: The audit outbox (:mod:`pacs_common.audit_outbox`): records of DIMSE activity waiting to be
 #: posted to the API's ``POST /audit``; a row is deleted once the API has taken it.
-audit_outbox = Table(
-    "audit_outbox",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("record", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
+audit_outbox = outbox_table(metadata)

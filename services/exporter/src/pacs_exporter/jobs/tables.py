@@ -4,10 +4,14 @@ One row per export: what was asked (``study``, ``series``, ``request`` as JSON),
 (``state``, ``progress`` in percent), who runs it (``owner`` until ``lease_expires_at``), how
 often it was tried (``attempts``), and what came of it (``report`` as JSON, the object keys of
 the mesh and the report, the SOP Instance UID stored back, or ``error``).
+
+``audit_outbox``: the exporter's audit records waiting for the API's ``POST /audit``
+(:mod:`pacs_common.audit_outbox`), deleted once the API took them.
 """
 
 from __future__ import annotations
 
+from pacs_common.audit_outbox import outbox_table
 from sqlalchemy import (
     Boolean,
     Column,
@@ -49,3 +53,5 @@ job = Table(
     Index("ix_export_job_claim", "state", "not_before"),
     Index("ix_export_job_created", "created_at"),
 )
+
+audit_outbox = outbox_table(metadata)
