@@ -101,7 +101,7 @@ def read_audit(
 @append_router.post(
     "/audit",
     status_code=201,
-    summary="Append audit records observed by another service (the DIMSE bridge)",
+    summary="Append audit records observed by another service (the DIMSE bridge, the exporter)",
 )
 async def append_audit(
     request: Request,
