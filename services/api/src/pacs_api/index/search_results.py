@@ -3,10 +3,11 @@
 Values come from three places, each fetched once per page, never once per row:
 
 - index columns, selected with the page itself;
-- computed attributes (PS3.4 C.3.4): Number of Study Related Series / Instances and
-  Modalities in Study from one ``GROUP BY study, modality`` over the page's studies, Number of
-  Series Related Instances from one ``GROUP BY series`` over the page's series; RetrieveURL
-  (PS3.18 §10.6.3.3) and Instance Availability (``ONLINE``: every instance is in the store);
+- computed attributes (PS3.4 C.3.4, PS3.18 table 6.7.1-2a): Number of Study Related Series /
+  Instances, Modalities in Study and Number of Series Related Instances are kept on the study
+  and series rows (:mod:`pacs_api.index.counts`) and selected with the page like index
+  columns (:data:`COUNTED`); RetrieveURL (PS3.18 §10.6.3.3) and Instance Availability
+  (``ONLINE``: every instance is in the store) are made here;
 - for anything else, a representative instance's stored metadata (the instance itself at the
   instance level, else the instance with the lowest key in the series or study), all fetched
   in one select.
@@ -19,35 +20,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from pacs_common.attributes import Attribute, Level, attribute, level_of
 from pacs_common.dicomjson import JsonDataset
-from sqlalchemy import Connection, RowMapping, Select, distinct, func, select
+from sqlalchemy import Connection, RowMapping, Select, func, select
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from pacs_api.index.matching import COLUMNS, INTEGER_VRS
-from pacs_api.index.models import Instance, Series
+from pacs_api.index.models import Instance, Series, Study
 
 #: Query levels from the top of the information model (PS3.4 C.3) down.
 RANK = {Level.STUDY: 0, Level.SERIES: 1, Level.IMAGE: 2}
 _KEY_OF = {Level.STUDY: "study_pk", Level.SERIES: "series_pk", Level.IMAGE: "instance_pk"}
-_STUDY_COMPUTED = frozenset(
-    {"NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances", "ModalitiesInStudy"}
-)
-_SERIES_COMPUTED = frozenset({"NumberOfSeriesRelatedInstances"})
-_COMPUTED = _STUDY_COMPUTED | _SERIES_COMPUTED | {"RetrieveURL", "InstanceAvailability"}
+#: Computed attributes held on the study and series rows, selected with the page.
+COUNTED: dict[str, Mapped[Any]] = {
+    "NumberOfStudyRelatedSeries": col(Study.number_of_series),
+    "NumberOfStudyRelatedInstances": col(Study.number_of_instances),
+    "ModalitiesInStudy": col(Study.modalities_in_study),
+    "NumberOfSeriesRelatedInstances": col(Series.number_of_instances),
+}
+_MADE = frozenset({"RetrieveURL", "InstanceAvailability"})
 _UNSPLIT_VRS = frozenset({"LT", "ST", "UT", "UR"})  # text VRs whose values may hold "\"
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
-
-
-@dataclass(slots=True)
-class _StudyCounts:
-    series: int = 0
-    instances: int = 0
-    modalities: set[str] = field(default_factory=set)
 
 
 class PageRenderer:
@@ -64,11 +61,10 @@ class PageRenderer:
     ) -> list[JsonDataset]:
         if not rows:
             return []
-        keywords = {a.keyword for a in returned}
-        studies = self._study_counts(rows) if keywords & _STUDY_COMPUTED else {}
-        series = self._series_counts(rows) if keywords & _SERIES_COMPUTED else {}
         from_metadata = [
-            a for a in returned if a.keyword not in COLUMNS and a.keyword not in _COMPUTED
+            a
+            for a in returned
+            if a.keyword not in COLUMNS and a.keyword not in COUNTED and a.keyword not in _MADE
         ]
         metadata = self._metadata(rows) if from_metadata or self.include_all else {}
         datasets = []
@@ -78,33 +74,14 @@ class PageRenderer:
             for attr in from_metadata:
                 dataset[attr.key] = stored.get(attr.key) or {"vr": attr.vr}
             for attr in returned:
-                if attr.keyword in COLUMNS:
+                if attr.keyword in COLUMNS or attr.keyword in COUNTED:
                     dataset[attr.key] = _element(attr, row[attr.keyword])
-                elif attr.keyword in _COMPUTED:
-                    value = self._computed(attr.keyword, row, studies, series)
-                    dataset[attr.key] = _element(attr, value)
+                elif attr.keyword == "RetrieveURL":
+                    dataset[attr.key] = _element(attr, self._retrieve_url(row))
+                elif attr.keyword == "InstanceAvailability":
+                    dataset[attr.key] = _element(attr, "ONLINE")
             datasets.append(dict(sorted(dataset.items())))
         return datasets
-
-    def _computed(
-        self,
-        keyword: str,
-        row: RowMapping,
-        studies: dict[int, _StudyCounts],
-        series: dict[int, int],
-    ) -> Any:
-        if keyword == "RetrieveURL":
-            return self._retrieve_url(row)
-        if keyword == "InstanceAvailability":
-            return "ONLINE"
-        if keyword == "NumberOfSeriesRelatedInstances":
-            return series.get(row["series_pk"], 0)
-        counts = studies.get(row["study_pk"], _StudyCounts())
-        if keyword == "NumberOfStudyRelatedSeries":
-            return counts.series
-        if keyword == "NumberOfStudyRelatedInstances":
-            return counts.instances
-        return sorted(counts.modalities)
 
     def _retrieve_url(self, row: RowMapping) -> str:
         """``{base}/studies/{uid}[/series/{uid}[/instances/{uid}]]`` (PS3.18 §10.6.3.3)."""
@@ -114,40 +91,6 @@ class PageRenderer:
         if self.level is Level.IMAGE:
             url += f"/instances/{row['SOPInstanceUID']}"
         return url
-
-    def _study_counts(self, rows: Sequence[RowMapping]) -> dict[int, _StudyCounts]:
-        """One ``GROUP BY study, modality`` over the page's studies."""
-        keys = sorted({row["study_pk"] for row in rows})
-        statement = (
-            select(
-                col(Series.study_fk),
-                col(Series.modality),
-                func.count(distinct(col(Series.pk))),
-                func.count(col(Instance.pk)),
-            )
-            .select_from(Series)
-            .outerjoin(Instance, col(Instance.series_fk) == Series.pk)
-            .where(col(Series.study_fk).in_(keys))
-            .group_by(col(Series.study_fk), col(Series.modality))
-        )
-        counts: dict[int, _StudyCounts] = {}
-        for study_pk, modality, n_series, n_instances in self.connection.execute(statement):
-            study = counts.setdefault(study_pk, _StudyCounts())
-            study.series += n_series
-            study.instances += n_instances
-            if modality:
-                study.modalities.add(modality)
-        return counts
-
-    def _series_counts(self, rows: Sequence[RowMapping]) -> dict[int, int]:
-        """One ``GROUP BY series`` over the page's series."""
-        keys = sorted({row["series_pk"] for row in rows})
-        statement = (
-            select(col(Instance.series_fk), func.count(col(Instance.pk)))
-            .where(col(Instance.series_fk).in_(keys))
-            .group_by(col(Instance.series_fk))
-        )
-        return {row[0]: row[1] for row in self.connection.execute(statement)}
 
     def _metadata(self, rows: Sequence[RowMapping]) -> dict[int, JsonDataset]:
         """The stored metadata of one representative instance per row, in one select."""
