@@ -506,7 +506,10 @@ def finish(engine: Engine, *, analyze: bool = True) -> None:
                 )
     if not analyze:
         return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    # In a transaction of its own (both databases allow it): on SQLite, an "autocommit"
+    # connection still gets the BEGIN of pacs_common.database, and the statistics were
+    # rolled back with it.
+    with engine.begin() as connection:
         connection.execute(text("ANALYZE"))
 
 
