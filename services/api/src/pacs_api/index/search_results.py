@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
@@ -42,7 +43,31 @@ COUNTED: dict[str, Mapped[Any]] = {
     "ModalitiesInStudy": col(Study.modalities_in_study),
     "NumberOfSeriesRelatedInstances": col(Series.number_of_instances),
 }
-_MADE = frozenset({"RetrieveURL", "InstanceAvailability"})
+
+
+class _Source(Enum):
+    """Where a returned attribute's value comes from."""
+
+    ROW = "row"  # an index column or a computed attribute, selected with the page
+    METADATA = "metadata"  # the representative instance's stored metadata
+    RETRIEVE_URL = "retrieve-url"  # PS3.18 §10.6.3.3
+    AVAILABILITY = "availability"  # Instance Availability: ONLINE
+
+
+def _source(keyword: str) -> _Source:
+    if keyword in COLUMNS or keyword in COUNTED:
+        return _Source.ROW
+    if keyword == "RetrieveURL":
+        return _Source.RETRIEVE_URL
+    if keyword == "InstanceAvailability":
+        return _Source.AVAILABILITY
+    return _Source.METADATA
+
+
+def _first(item: tuple[str, Attribute, _Source]) -> str:
+    return item[0]
+
+
 _UNSPLIT_VRS = frozenset({"LT", "ST", "UT", "UR"})  # text VRs whose values may hold "\"
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 
@@ -61,26 +86,27 @@ class PageRenderer:
     ) -> list[JsonDataset]:
         if not rows:
             return []
-        from_metadata = [
-            a
-            for a in returned
-            if a.keyword not in COLUMNS and a.keyword not in COUNTED and a.keyword not in _MADE
-        ]
-        metadata = self._metadata(rows) if from_metadata or self.include_all else {}
+        # Where each returned attribute's value comes from, decided once per page, in the
+        # order of their keys (PS3.18 F.2: elements in tag order).
+        fields = sorted(((a.key, a, _source(a.keyword)) for a in returned), key=_first)
+        needs_metadata = self.include_all or any(f[2] is _Source.METADATA for f in fields)
+        metadata = self._metadata(rows) if needs_metadata else {}
         datasets = []
         for row in rows:
             stored = metadata.get(row[_KEY_OF[self.level]], {})
-            dataset: JsonDataset = self._all_of(stored) if self.include_all else {}
-            for attr in from_metadata:
-                dataset[attr.key] = stored.get(attr.key) or {"vr": attr.vr}
-            for attr in returned:
-                if attr.keyword in COLUMNS or attr.keyword in COUNTED:
-                    dataset[attr.key] = _element(attr, row[attr.keyword])
-                elif attr.keyword == "RetrieveURL":
-                    dataset[attr.key] = _element(attr, self._retrieve_url(row))
-                elif attr.keyword == "InstanceAvailability":
-                    dataset[attr.key] = _element(attr, "ONLINE")
-            datasets.append(dict(sorted(dataset.items())))
+            dataset: JsonDataset = {}
+            for key, attr, source in fields:
+                if source is _Source.ROW:
+                    dataset[key] = _element(attr, row[attr.keyword])
+                elif source is _Source.METADATA:
+                    dataset[key] = stored.get(key) or {"vr": attr.vr}
+                elif source is _Source.RETRIEVE_URL:
+                    dataset[key] = _element(attr, self._retrieve_url(row))
+                else:
+                    dataset[key] = _element(attr, "ONLINE")
+            if self.include_all:
+                dataset = dict(sorted({**self._all_of(stored), **dataset}.items()))
+            datasets.append(dataset)
         return datasets
 
     def _retrieve_url(self, row: RowMapping) -> str:
