@@ -166,11 +166,10 @@ def _level_of_key(key: str) -> Level:
 def _element(attr: Attribute, value: Any) -> dict[str, Any]:
     """One DICOM JSON element (PS3.18 F.2.2); present and empty without a value."""
     item: dict[str, Any] = {"vr": attr.vr}
-    if value is None or value == "" or value == []:
+    if value is None or value == "":
         return item
-    if isinstance(value, list):
-        values: list[Any] = value
-    elif attr.vr in INTEGER_VRS:
+    values: list[Any]
+    if attr.vr in INTEGER_VRS:
         values = [int(value)]
     elif attr.vr in _UNSPLIT_VRS:
         values = [str(value)]
