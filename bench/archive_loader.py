@@ -19,7 +19,9 @@ A sample (:func:`stow_studies`) goes through STOW-RS into the store, so retrieva
 
 Writing uses PostgreSQL ``COPY`` or SQLite ``executemany``, one transaction per batch of
 about 20,000 instances, with primary keys assigned here (sequences are moved past them at the
-end), then ``ANALYZE``.
+end), then ``ANALYZE``. The computed attributes kept on the study and series rows are
+counted after each batch by the function every STOW-RS and DELETE runs
+(:func:`pacs_api.index.counts.refresh`), from the rows just written.
 
     uv run python bench/archive_loader.py DATABASE_URL [--instances 100000] [--seed 1]
 """
@@ -41,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pacs_api.index import changes
+from pacs_api.index import changes, counts
 from pacs_api.index.db import make_engine, migrate
 from pacs_api.index.ingest import (
     InstanceRecord,
@@ -453,7 +455,18 @@ def next_keys(engine: Engine) -> dict[str, int]:
 
 
 def write(engine: Engine, rows: Rows) -> None:
-    """One transaction: COPY on PostgreSQL, executemany on SQLite, tables in FK order."""
+    """One transaction: COPY on PostgreSQL, executemany on SQLite, tables in FK order; then
+    the batch's studies and series counted as STOW-RS counts them."""
+    _copy(engine, rows)
+    with engine.begin() as connection:
+        counts.refresh(
+            connection,
+            [row["pk"] for row in rows.tables.get("series", [])],
+            [row["pk"] for row in rows.tables.get("study", [])],
+        )
+
+
+def _copy(engine: Engine, rows: Rows) -> None:
     ordered = [(m.__table__, rows.tables.get(m.__tablename__, [])) for m in TABLES]  # type: ignore[attr-defined]
     if engine.dialect.name == "postgresql":
         raw = engine.raw_connection()
@@ -477,8 +490,9 @@ def write(engine: Engine, rows: Rows) -> None:
                 connection.execute(insert(table), table_rows)
 
 
-def finish(engine: Engine) -> None:
-    """Move PostgreSQL's key sequences past the loaded keys; gather planner statistics."""
+def finish(engine: Engine, *, analyze: bool = True) -> None:
+    """Move PostgreSQL's key sequences past the loaded keys; gather planner statistics (unless
+    *analyze* is false: SQLite then plans as a live database the API never analysed)."""
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             for model in TABLES:
@@ -490,7 +504,12 @@ def finish(engine: Engine) -> None:
                         f'(SELECT COALESCE(MAX("{key}"), 0) + 1 FROM "{name}"), false)'
                     )
                 )
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    if not analyze:
+        return
+    # In a transaction of its own (both databases allow it): on SQLite, an "autocommit"
+    # connection still gets the BEGIN of pacs_common.database, and the statistics were
+    # rolled back with it.
+    with engine.begin() as connection:
         connection.execute(text("ANALYZE"))
 
 
@@ -500,6 +519,7 @@ def load(
     templates: dict[str, Template],
     *,
     progress: bool = False,
+    analyze: bool = True,
 ) -> int:
     """Write the rows of *studies*; return the number of instances written."""
     keys = next_keys(engine)
@@ -518,7 +538,7 @@ def load(
                 print(f"  {written:>10,} instances  {rate:8,.0f}/s", file=sys.stderr, flush=True)
     write(engine, rows)
     written += rows.instances
-    finish(engine)
+    finish(engine, analyze=analyze)
     return written
 
 

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pacs_api.index import counts
 from pacs_api.index.db import make_engine, migrate
 from pacs_api.index.models import Instance, Patient, Series, Study
 from pacs_api.index.search import QidoResult
 from pacs_common.dicomjson import element, tag_key
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
 
 BASE = "http://pacs.example/dicom-web"
 CT, MR, SR, CR = (
@@ -181,6 +182,13 @@ def build_archive(url: str, base_url: str = BASE) -> Archive:
                             metadata_json=metadata,
                         ),
                     )
+        # The computed attributes on the rows, counted as every store counts them.
+        connection = session.connection()
+        counts.refresh(
+            connection,
+            list(connection.scalars(select(col(Series.pk)))),
+            list(connection.scalars(select(col(Study.pk)))),
+        )
         session.commit()
     return archive
 

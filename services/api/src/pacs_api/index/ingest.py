@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col
 
-from pacs_api.index import changes, versions
+from pacs_api.index import changes, counts, versions
 from pacs_api.index.models import Instance, Patient, Series, Study
 
 
@@ -256,6 +256,10 @@ def register(
 
     The same bytes stored again re-point the row at the new object (``IDENTICAL`` with the
     old key in ``replaced_key``; :mod:`pacs_api.ingest.pipeline` says why).
+
+    Every series a created or replaced row is now in, or a replaced row moved out of, and
+    those series' studies get a new metadata version (:mod:`pacs_api.index.versions`) and are
+    recounted (:mod:`pacs_api.index.counts`) in this transaction.
     """
     held = {
         row.sop_instance_uid: row
@@ -266,6 +270,7 @@ def register(
                 col(Instance.sha256),
                 col(Instance.size),
                 col(Instance.object_key),
+                col(Instance.series_fk),
             )
             .where(col(Instance.sop_instance_uid).in_({r.sop_instance_uid for r in records}))
             .order_by(col(Instance.sop_instance_uid))  # locks taken in one order: no deadlock
@@ -273,6 +278,7 @@ def register(
         )
     }
     series_pks: dict[str, tuple[int, str]] = {}
+    left: set[int] = set()  # series a replaced instance moved out of
     results: list[RegisterResult] = []
     new_rows: list[dict[str, Any]] = []
     batch: dict[str, InstanceRecord] = {}
@@ -311,18 +317,18 @@ def register(
             connection.execute(
                 update(Instance).where(col(Instance.pk) == earlier.pk).values(values)
             )
+            if earlier.series_fk != series_pk:
+                left.add(earlier.series_fk)
             replaced = earlier.object_key if earlier.object_key != record.object_key else None
             results.append(RegisterResult(Outcome.REPLACED, replaced))
     if new_rows:
         connection.execute(insert(Instance), new_rows)
-    versions.bump(
-        connection,
-        {
-            series_pks[r.series_uid][0]
-            for r, result in zip(records, results, strict=True)
-            if result.outcome in (Outcome.CREATED, Outcome.REPLACED)
-        },
-    )
+    touched = left | {
+        series_pks[r.series_uid][0]
+        for r, result in zip(records, results, strict=True)
+        if result.outcome in (Outcome.CREATED, Outcome.REPLACED)
+    }
+    counts.refresh(connection, touched, versions.bump(connection, touched))
     changes.append(
         connection,
         changes.ChangeKind.STORED,

@@ -94,6 +94,24 @@ class Study(SQLModel, table=True):
         description="Changes whenever an instance of the study is stored or deleted: the key "
         "of its assembled /metadata (pacs_api.index.versions)",
     )
+    # Computed attributes (PS3.4 C.3.4), kept exact by pacs_api.index.counts in the
+    # transaction of every store, replace and delete.
+    number_of_series: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="Number of Study Related Series: the series rows of the study",
+    )
+    number_of_instances: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="Number of Study Related Instances: the instance rows of its series",
+    )
+    modalities_in_study: str = Field(
+        default="",
+        sa_column_kwargs={"server_default": ""},
+        description="Modalities in Study: its series' distinct Modality values, sorted, "
+        "joined by backslash (a multi-valued CS, PS3.5 §6.4)",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
 
@@ -121,6 +139,12 @@ class Series(SQLModel, table=True):
         max_length=32,
         sa_column_kwargs={"server_default": ""},
         description="Changes whenever an instance of the series is stored or deleted",
+    )
+    number_of_instances: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="Number of Series Related Instances (PS3.4 C.3.4): its instance rows, kept "
+        "exact by pacs_api.index.counts",
     )
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
 

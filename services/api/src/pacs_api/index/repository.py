@@ -16,7 +16,7 @@ from sqlalchemy import Engine, Select, delete, exists, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from pacs_api.index import changes, versions
+from pacs_api.index import changes, counts, versions
 from pacs_api.index.db import WRITE_OPTION
 from pacs_api.index.ingest import InstanceRecord, RegisterResult, register
 from pacs_api.index.models import Instance, Patient, Series, Study
@@ -109,8 +109,9 @@ class Index:
             if row is None:
                 return False
             session.execute(delete(Instance).where(col(Instance.pk) == row[0]))
-            versions.bump(session.connection(), {row[1]})
+            studies = versions.bump(session.connection(), {row[1]})
             _prune(session, {row[1]})
+            counts.refresh(session.connection(), {row[1]}, studies)
             changes.append(
                 session.connection(), changes.ChangeKind.DELETED, [changes.Entry(*row[2:])]
             )
@@ -177,8 +178,10 @@ class Index:
             rows = session.execute(keyed).all()
             if rows:
                 session.execute(delete(Instance).where(col(Instance.pk).in_([r[0] for r in rows])))
-            versions.bump(session.connection(), {r[2] for r in rows})
-            _prune(session, {r[2] for r in rows})
+            touched = {r[2] for r in rows}
+            studies = versions.bump(session.connection(), touched)
+            _prune(session, touched)
+            counts.refresh(session.connection(), touched, studies)
             changes.append(
                 session.connection(),
                 changes.ChangeKind.DELETED,

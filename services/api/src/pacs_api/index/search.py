@@ -36,7 +36,7 @@ from sqlmodel import col
 from pacs_api.errors import BadRequest
 from pacs_api.index import matching
 from pacs_api.index.models import Instance, Patient, Series, Study
-from pacs_api.index.search_results import RANK, PageRenderer
+from pacs_api.index.search_results import COUNTED, RANK, PageRenderer
 
 __all__ = ["QidoQuery", "QidoResult", "run_search"]
 
@@ -115,6 +115,7 @@ def _match(
 ) -> tuple[list[ColumnElement[bool]], list[Attribute]]:
     """The clauses of the keys, and the keys that stay in the answer."""
     clauses: list[ColumnElement[bool]] = []
+    on_patient: list[ColumnElement[bool]] = []
     kept: list[Attribute] = []
     unmatchable: list[str] = []
     out_of_scope: list[str] = []
@@ -133,7 +134,10 @@ def _match(
             continue
         clause = matching.match_clause(attr, raw, dialect=dialect, fuzzy=query.fuzzymatching)
         if clause is not None:
-            clauses.append(clause)
+            patient = attr.keyword in matching.PATIENT_KEYWORDS
+            (on_patient if patient else clauses).append(clause)
+    if on_patient:
+        clauses.append(matching.patient_clause(on_patient))
     if unmatchable:
         warnings.append(
             "Matching on these attributes is not supported, so they were ignored: "
@@ -186,8 +190,8 @@ _PATH_UIDS = {
 
 
 def _select(query: QidoQuery, returned: list[Attribute]) -> Select[Any]:
-    """The page select: the keys of each row, then every returned attribute held in a column,
-    labelled by keyword."""
+    """The page select: the keys of each row, then every returned attribute held in a column
+    (index columns and the computed attributes kept on the rows), labelled by keyword."""
     columns: list[Any] = [col(Study.pk).label("study_pk")]
     if query.level is not Level.STUDY:
         columns.append(col(Series.pk).label("series_pk"))
@@ -196,6 +200,8 @@ def _select(query: QidoQuery, returned: list[Attribute]) -> Select[Any]:
     keywords = dict.fromkeys(_PATH_UIDS[query.level])
     keywords.update((a.keyword, None) for a in returned if a.keyword in matching.COLUMNS)
     columns += [matching.COLUMNS[keyword].value.label(keyword) for keyword in keywords]
+    counted = [a.keyword for a in returned if a.keyword in COUNTED]
+    columns += [COUNTED[keyword].label(keyword) for keyword in counted]
     statement = select(*columns)
     if query.level is Level.STUDY:
         statement = statement.select_from(Study)

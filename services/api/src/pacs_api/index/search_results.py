@@ -3,10 +3,11 @@
 Values come from three places, each fetched once per page, never once per row:
 
 - index columns, selected with the page itself;
-- computed attributes (PS3.4 C.3.4): Number of Study Related Series / Instances and
-  Modalities in Study from one ``GROUP BY study, modality`` over the page's studies, Number of
-  Series Related Instances from one ``GROUP BY series`` over the page's series; RetrieveURL
-  (PS3.18 §10.6.3.3) and Instance Availability (``ONLINE``: every instance is in the store);
+- computed attributes (PS3.4 C.3.4, PS3.18 table 6.7.1-2a): Number of Study Related Series /
+  Instances, Modalities in Study and Number of Series Related Instances are kept on the study
+  and series rows (:mod:`pacs_api.index.counts`) and selected with the page like index
+  columns (:data:`COUNTED`); RetrieveURL (PS3.18 §10.6.3.3) and Instance Availability
+  (``ONLINE``: every instance is in the store) are made here;
 - for anything else, a representative instance's stored metadata (the instance itself at the
   instance level, else the instance with the lowest key in the series or study), all fetched
   in one select.
@@ -19,35 +20,56 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
 from pacs_common.attributes import Attribute, Level, attribute, level_of
 from pacs_common.dicomjson import JsonDataset
-from sqlalchemy import Connection, RowMapping, Select, distinct, func, select
+from sqlalchemy import Connection, RowMapping, Select, func, select
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from pacs_api.index.matching import COLUMNS, INTEGER_VRS
-from pacs_api.index.models import Instance, Series
+from pacs_api.index.models import Instance, Series, Study
 
 #: Query levels from the top of the information model (PS3.4 C.3) down.
 RANK = {Level.STUDY: 0, Level.SERIES: 1, Level.IMAGE: 2}
 _KEY_OF = {Level.STUDY: "study_pk", Level.SERIES: "series_pk", Level.IMAGE: "instance_pk"}
-_STUDY_COMPUTED = frozenset(
-    {"NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances", "ModalitiesInStudy"}
-)
-_SERIES_COMPUTED = frozenset({"NumberOfSeriesRelatedInstances"})
-_COMPUTED = _STUDY_COMPUTED | _SERIES_COMPUTED | {"RetrieveURL", "InstanceAvailability"}
+#: Computed attributes held on the study and series rows, selected with the page.
+COUNTED: dict[str, Mapped[Any]] = {
+    "NumberOfStudyRelatedSeries": col(Study.number_of_series),
+    "NumberOfStudyRelatedInstances": col(Study.number_of_instances),
+    "ModalitiesInStudy": col(Study.modalities_in_study),
+    "NumberOfSeriesRelatedInstances": col(Series.number_of_instances),
+}
+
+
+class _Source(Enum):
+    """Where a returned attribute's value comes from."""
+
+    ROW = "row"  # an index column or a computed attribute, selected with the page
+    METADATA = "metadata"  # the representative instance's stored metadata
+    RETRIEVE_URL = "retrieve-url"  # PS3.18 §10.6.3.3
+    AVAILABILITY = "availability"  # Instance Availability: ONLINE
+
+
+def _source(keyword: str) -> _Source:
+    if keyword in COLUMNS or keyword in COUNTED:
+        return _Source.ROW
+    if keyword == "RetrieveURL":
+        return _Source.RETRIEVE_URL
+    if keyword == "InstanceAvailability":
+        return _Source.AVAILABILITY
+    return _Source.METADATA
+
+
+def _first(item: tuple[str, Attribute, _Source]) -> str:
+    return item[0]
+
+
 _UNSPLIT_VRS = frozenset({"LT", "ST", "UT", "UR"})  # text VRs whose values may hold "\"
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
-
-
-@dataclass(slots=True)
-class _StudyCounts:
-    series: int = 0
-    instances: int = 0
-    modalities: set[str] = field(default_factory=set)
 
 
 class PageRenderer:
@@ -64,47 +86,28 @@ class PageRenderer:
     ) -> list[JsonDataset]:
         if not rows:
             return []
-        keywords = {a.keyword for a in returned}
-        studies = self._study_counts(rows) if keywords & _STUDY_COMPUTED else {}
-        series = self._series_counts(rows) if keywords & _SERIES_COMPUTED else {}
-        from_metadata = [
-            a for a in returned if a.keyword not in COLUMNS and a.keyword not in _COMPUTED
-        ]
-        metadata = self._metadata(rows) if from_metadata or self.include_all else {}
+        # Where each returned attribute's value comes from, decided once per page, in the
+        # order of their keys (PS3.18 F.2: elements in tag order).
+        fields = sorted(((a.key, a, _source(a.keyword)) for a in returned), key=_first)
+        needs_metadata = self.include_all or any(f[2] is _Source.METADATA for f in fields)
+        metadata = self._metadata(rows) if needs_metadata else {}
         datasets = []
         for row in rows:
             stored = metadata.get(row[_KEY_OF[self.level]], {})
-            dataset: JsonDataset = self._all_of(stored) if self.include_all else {}
-            for attr in from_metadata:
-                dataset[attr.key] = stored.get(attr.key) or {"vr": attr.vr}
-            for attr in returned:
-                if attr.keyword in COLUMNS:
-                    dataset[attr.key] = _element(attr, row[attr.keyword])
-                elif attr.keyword in _COMPUTED:
-                    value = self._computed(attr.keyword, row, studies, series)
-                    dataset[attr.key] = _element(attr, value)
-            datasets.append(dict(sorted(dataset.items())))
+            dataset: JsonDataset = {}
+            for key, attr, source in fields:
+                if source is _Source.ROW:
+                    dataset[key] = _element(attr, row[attr.keyword])
+                elif source is _Source.METADATA:
+                    dataset[key] = stored.get(key) or {"vr": attr.vr}
+                elif source is _Source.RETRIEVE_URL:
+                    dataset[key] = _element(attr, self._retrieve_url(row))
+                else:
+                    dataset[key] = _element(attr, "ONLINE")
+            if self.include_all:
+                dataset = dict(sorted({**self._all_of(stored), **dataset}.items()))
+            datasets.append(dataset)
         return datasets
-
-    def _computed(
-        self,
-        keyword: str,
-        row: RowMapping,
-        studies: dict[int, _StudyCounts],
-        series: dict[int, int],
-    ) -> Any:
-        if keyword == "RetrieveURL":
-            return self._retrieve_url(row)
-        if keyword == "InstanceAvailability":
-            return "ONLINE"
-        if keyword == "NumberOfSeriesRelatedInstances":
-            return series.get(row["series_pk"], 0)
-        counts = studies.get(row["study_pk"], _StudyCounts())
-        if keyword == "NumberOfStudyRelatedSeries":
-            return counts.series
-        if keyword == "NumberOfStudyRelatedInstances":
-            return counts.instances
-        return sorted(counts.modalities)
 
     def _retrieve_url(self, row: RowMapping) -> str:
         """``{base}/studies/{uid}[/series/{uid}[/instances/{uid}]]`` (PS3.18 §10.6.3.3)."""
@@ -114,40 +117,6 @@ class PageRenderer:
         if self.level is Level.IMAGE:
             url += f"/instances/{row['SOPInstanceUID']}"
         return url
-
-    def _study_counts(self, rows: Sequence[RowMapping]) -> dict[int, _StudyCounts]:
-        """One ``GROUP BY study, modality`` over the page's studies."""
-        keys = sorted({row["study_pk"] for row in rows})
-        statement = (
-            select(
-                col(Series.study_fk),
-                col(Series.modality),
-                func.count(distinct(col(Series.pk))),
-                func.count(col(Instance.pk)),
-            )
-            .select_from(Series)
-            .outerjoin(Instance, col(Instance.series_fk) == Series.pk)
-            .where(col(Series.study_fk).in_(keys))
-            .group_by(col(Series.study_fk), col(Series.modality))
-        )
-        counts: dict[int, _StudyCounts] = {}
-        for study_pk, modality, n_series, n_instances in self.connection.execute(statement):
-            study = counts.setdefault(study_pk, _StudyCounts())
-            study.series += n_series
-            study.instances += n_instances
-            if modality:
-                study.modalities.add(modality)
-        return counts
-
-    def _series_counts(self, rows: Sequence[RowMapping]) -> dict[int, int]:
-        """One ``GROUP BY series`` over the page's series."""
-        keys = sorted({row["series_pk"] for row in rows})
-        statement = (
-            select(col(Instance.series_fk), func.count(col(Instance.pk)))
-            .where(col(Instance.series_fk).in_(keys))
-            .group_by(col(Instance.series_fk))
-        )
-        return {row[0]: row[1] for row in self.connection.execute(statement)}
 
     def _metadata(self, rows: Sequence[RowMapping]) -> dict[int, JsonDataset]:
         """The stored metadata of one representative instance per row, in one select."""
@@ -197,11 +166,10 @@ def _level_of_key(key: str) -> Level:
 def _element(attr: Attribute, value: Any) -> dict[str, Any]:
     """One DICOM JSON element (PS3.18 F.2.2); present and empty without a value."""
     item: dict[str, Any] = {"vr": attr.vr}
-    if value is None or value == "" or value == []:
+    if value is None or value == "":
         return item
-    if isinstance(value, list):
-        values: list[Any] = value
-    elif attr.vr in INTEGER_VRS:
+    values: list[Any]
+    if attr.vr in INTEGER_VRS:
         values = [int(value)]
     elif attr.vr in _UNSPLIT_VRS:
         values = [str(value)]

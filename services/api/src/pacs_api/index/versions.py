@@ -24,10 +24,12 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def bump(connection: Connection, series_pks: Collection[int]) -> None:
-    """Give *series_pks* and their studies a new metadata version (before commit)."""
+def bump(connection: Connection, series_pks: Collection[int]) -> set[int]:
+    """Give *series_pks* and their studies a new metadata version (before commit); return
+    the studies' keys. The updates lock those rows until commit (PostgreSQL), which the
+    recount of :func:`pacs_api.index.counts.refresh` relies on."""
     if not series_pks:
-        return
+        return set()
     token = new_token()
     keys = sorted(series_pks)  # one lock order for every writer (PostgreSQL row locks)
     study_pks = sorted(
@@ -44,3 +46,4 @@ def bump(connection: Connection, series_pks: Collection[int]) -> None:
         connection.execute(
             update(Study).where(col(Study.pk).in_(study_pks)).values(metadata_version=token)
         )
+    return set(study_pks)
