@@ -320,6 +320,15 @@ def test_audit_rows_refuse_update_and_delete(api: TestClient, settings: Settings
     assert api.put("/audit", json=[]).status_code == 405
 
 
+def test_audit_post_empty_list_appends_nothing(api: TestClient) -> None:
+    """An empty batch is a valid request that appends nothing (found by schemathesis: it was
+    a 500, an empty INSERT)."""
+    before = api.get("/audit", params={"source": "dimse-bridge"}).json()["total"]
+    answer = api.post("/audit", json=[])
+    assert answer.status_code == 201, answer.text
+    assert api.get("/audit", params={"source": "dimse-bridge"}).json()["total"] == before
+
+
 def test_probes_metrics_ui_not_audited(api: TestClient) -> None:
     for path in ("/healthz", "/readyz", "/metrics", "/ui/", "/usage"):
         assert api.get(path).status_code == 200, path

@@ -65,6 +65,8 @@ class AuditLog:
         """Commit *records* to the table in one transaction of their own, then write them to
         the stream: for records another service keeps until we took them (``POST /audit``),
         so that an acknowledgement means committed. Raises the database's error."""
+        if not records:
+            return  # nothing to commit (an empty execute() is deprecated in SQLAlchemy)
         self._insert([(record, received_at) for record in records])
         for record in records:
             self.stream.write(record)
@@ -80,6 +82,8 @@ class AuditLog:
         return self.writer.flush(timeout)
 
     def _insert(self, pending: Sequence[Pending]) -> None:
+        if not pending:
+            return
         with self.engine.begin() as connection:
             connection.execute(insert(AuditEvent), [_row(r, received) for r, received in pending])
 
