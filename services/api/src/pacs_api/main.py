@@ -11,11 +11,12 @@ from contextlib import asynccontextmanager
 
 import pydicom.config
 from fastapi import FastAPI
+from pacs_common.audit_http import AuditMiddleware
 from pacs_common.auth.authenticator import Authenticator
 from pacs_common.storage import open_store
 
 from pacs_api import observability
-from pacs_api.audit.http import AuditMiddleware
+from pacs_api.audit.http import http_records
 from pacs_api.audit.log import AuditLog
 from pacs_api.cors import install_cors
 from pacs_api.errors import install_error_handlers
@@ -70,5 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observability.install(app, QuarantineRepository(engine), audit)
     include_routes(app)
     install_limits(app, settings)  # body read timeout (408), rate limit (429); innermost
-    app.add_middleware(AuditMiddleware, audit=lambda: audit)  # outermost: sees every answer
+    # outermost: sees every answer
+    app.add_middleware(AuditMiddleware, records=http_records, append=audit.append)
     return app

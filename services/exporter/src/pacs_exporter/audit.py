@@ -1,8 +1,8 @@
 """The exporter's audit trail (PS3.15 A.5, IHE ATNA): who asked for which mesh of which series,
 and who took it away.
 
-One ASGI middleware, outermost, turns each answered request into an audit record once its
-response is sent, from the route that answered (:data:`EVENTS`), the caller
+The shared ASGI middleware (:mod:`pacs_common.audit_http`, outermost) turns each answered
+request into an audit record once its response is sent, from the route that answered (:data:`EVENTS`), the caller
 (``request.state.principal``, set by authentication; anonymous when the exporter has none
 configured), the client address, the status and the request id; a route adds the job it acted
 on with :func:`note_job` (its id, study and series, what was asked):
@@ -40,16 +40,12 @@ from urllib.parse import unquote_plus
 
 from fastapi import Request
 from pacs_common.audit import Action, AuditRecord, Outcome, Source, http_outcome, now
-from pacs_common.audit_writer import AuditWriter
 from pacs_common.auth import ANONYMOUS, Principal
 from pacs_common.observability.http import route_template
-from pacs_common.observability.requestid import HEADER
 from pacs_common.uids import is_valid_uid
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 log = logging.getLogger(__name__)
 
@@ -79,48 +75,10 @@ def note_job(request: Request, job_id: str, study: str, series: str, what: str =
     request.state.audit = JobNote(job_id, study, series, what)
 
 
-class AuditMiddleware:
-    """Record every audited request once its response is sent (see the module)."""
-
-    def __init__(self, app: ASGIApp, *, writer: AuditWriter) -> None:
-        self.app = app
-        self.writer = writer
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        request_id = ""
-        broken = False
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal status, request_id
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                request_id = Headers(raw=message.get("headers", [])).get(HEADER, "")
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_watch)
-        except BaseException:
-            broken = True
-            raise
-        finally:
-            await self._record(scope, status, request_id, broken)
-
-    async def _record(self, scope: Scope, status: int, request_id: str, broken: bool) -> None:
-        try:
-            record = record_of(scope, status, request_id, broken=broken)
-            if record is not None:
-                await run_in_threadpool(self.writer.append, [record])
-        except Exception:  # the user's answer is sent; the failure must be seen, not raised
-            log.exception(
-                "the audit record of %s %s (request %s) could not be written",
-                scope.get("method"),
-                scope.get("path"),
-                request_id,
-            )
+def http_records(scope: Scope, status: int, request_id: str, broken: bool) -> list[AuditRecord]:
+    """:func:`record_of` as :class:`pacs_common.audit_http.AuditMiddleware` asks for it."""
+    record = record_of(scope, status, request_id, broken=broken)
+    return [] if record is None else [record]
 
 
 def record_of(

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from pacs_common.audit_http import AuditMiddleware
 from pacs_common.audit_outbox import OutboxAudit
 from pacs_common.auth.authenticator import Authenticator
 from pacs_common.client import DicomWebClient
@@ -22,7 +23,7 @@ from pacs_common.observability.requestid import request_id_hooks
 from pacs_common.storage import open_store
 
 from pacs_exporter import observability
-from pacs_exporter.audit import AuditMiddleware
+from pacs_exporter.audit import http_records
 from pacs_exporter.cors import install_cors
 from pacs_exporter.jobs.queue import JobQueue
 from pacs_exporter.jobs.tables import audit_outbox
@@ -81,5 +82,6 @@ def create_app(settings: Settings | None = None, *, observer: Observer | None = 
     install_cors(app, settings)
     observability.install(app, metrics)  # X-Request-ID, access log, GET /metrics
     include_routes(app)
-    app.add_middleware(AuditMiddleware, writer=audit.writer)  # outermost: sees every answer
+    # outermost: sees every answer
+    app.add_middleware(AuditMiddleware, records=http_records, append=audit.writer.append)
     return app

@@ -1,5 +1,5 @@
-"""The audit recorder of HTTP requests: one ASGI middleware, outermost, that turns each answered
-request into audit records (PS3.15 A.5.3) once its response is sent.
+"""The API's audit records of HTTP requests: what :class:`pacs_common.audit_http.AuditMiddleware`
+(outermost) records for each answered request (PS3.15 A.5.3) once its response is sent.
 
 It knows the route that answered and its path UIDs, the caller (``request.state.principal``,
 set by authentication; anonymous otherwise), the client address, the status, the request id;
@@ -28,7 +28,6 @@ request pays a database commit of its own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -43,15 +42,11 @@ from pacs_common.audit import (
 )
 from pacs_common.auth import ANONYMOUS, Principal
 from pacs_common.observability.http import UNMATCHED, route_template
-from pacs_common.observability.requestid import HEADER
 from pacs_common.uids import is_valid_uid
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from pacs_api.audit.log import AuditLog
 from pacs_api.audit.note import AuditNote, Instances
 
 log = logging.getLogger(__name__)
@@ -86,44 +81,9 @@ DEFAULT_EVENT = (codes.DCM.DICOMInstancesAccessed, Action.READ)
 _QUERY_UIDS = {"studyUID": "study", "seriesUID": "series", "objectUID": "instance"}
 
 
-class AuditMiddleware:
-    """Record every audited HTTP request once its response is sent (see the module)."""
-
-    def __init__(self, app: ASGIApp, *, audit: Callable[[], AuditLog]) -> None:
-        self.app = app
-        self.audit = audit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        request_id = ""
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal status, request_id
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                request_id = Headers(raw=message.get("headers", [])).get(HEADER, "")
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_watch)
-        finally:
-            await self._record(scope, status, request_id)
-
-    async def _record(self, scope: Scope, status: int, request_id: str) -> None:
-        try:
-            records = records_of(scope, status, request_id)
-            if records:
-                await run_in_threadpool(self.audit().append, records)
-        except Exception:  # the user's answer is sent; the failure must be seen, not raised
-            log.exception(
-                "the audit record of %s %s (request %s) could not be written",
-                scope.get("method"),
-                scope.get("path"),
-                request_id,
-            )
+def http_records(scope: Scope, status: int, request_id: str, _broken: bool) -> list[AuditRecord]:
+    """:func:`records_of` as :class:`pacs_common.audit_http.AuditMiddleware` asks for it."""
+    return records_of(scope, status, request_id)
 
 
 def records_of(scope: Scope, status: int, request_id: str) -> list[AuditRecord]:
