@@ -2,10 +2,11 @@
 and who took it away.
 
 The shared ASGI middleware (:mod:`pacs_common.audit_http`, outermost) turns each answered
-request into an audit record once its response is sent, from the route that answered (:data:`EVENTS`), the caller
-(``request.state.principal``, set by authentication; anonymous when the exporter has none
-configured), the client address, the status and the request id; a route adds the job it acted
-on with :func:`note_job` (its id, study and series, what was asked):
+request into an audit record once its response is sent, from the route that answered
+(:data:`EVENTS`), the caller (``request.state.principal``, set by authentication; anonymous
+when the exporter has none configured), the client address, the status and the request id; a
+route adds the job it acted on with :func:`note_job` (its id, study and series, what was
+asked):
 
 - ``POST /exports``, a job requested: DICOM Instances Accessed (110103, Create: a mesh is to
   be derived from the series), the preset, level and format in the description;
